@@ -1,0 +1,124 @@
+/*
+ * store.h - the store: accounts, encrypted passwords, the per-message
+ * journal, run logs and the per-account pass lock.
+ *
+ * SQLite backend (one file STATE/mailpull.db, WAL, synchronous=FULL on
+ * every commit that the no-loss invariant depends on). All SQL uses
+ * prepared statements with bound values; this module owns the schema and
+ * its migrations (PRAGMA user_version).
+ *
+ * Functions return 0 on success and -1 with err set (ERR_LOCAL for store
+ * failures, ERR_CONFIG for "no such account" / "already exists"), unless
+ * documented otherwise.
+ */
+#ifndef MP_STORE_H
+#define MP_STORE_H
+
+#include "common.h"
+#include "store/account.h"
+#include "util/err.h"
+
+struct store;
+
+/* Open (creating the state directory 0700, the db and the key file on
+ * first use) and migrate. */
+int store_open(struct store **st_r, const char *state_dir, struct err *);
+void store_close(struct store **);
+const char *store_state_dir(const struct store *);
+
+/* Accounts. add fails with ERR_CONFIG when the id exists. get returns 0
+ * and fills *a, or -1 with ERR_CONFIG "no such account". */
+int store_account_add(struct store *, struct account *, struct err *);
+int store_account_update(struct store *, const struct account *,
+    struct err *);
+int store_account_get(struct store *, const char *id, struct account *,
+    struct err *);
+/* All accounts ordered by id; *list_r array of n accounts (free with
+ * store_account_list_free). */
+int store_account_list(struct store *, struct account **list_r, size_t *n_r,
+    struct err *);
+void store_account_list_free(struct account **list, size_t n);
+int store_account_delete(struct store *, const char *id, struct err *);
+int store_account_set_enabled(struct store *, const char *id, bool,
+    struct err *);
+/* Password: sealed with the key file (libsodium secretbox) before it is
+ * written. get allocates *pw_r (NUL-terminated, wipe and free with
+ * store_secret_free). */
+int store_password_set(struct store *, const char *id, const char *pw,
+    size_t len, struct err *);
+int store_password_get(struct store *, const char *id, char **pw_r,
+    size_t *len_r, struct err *);
+void store_secret_free(char **pw, size_t len);
+
+/*
+ * The journal. A message is identified by (account, folder, uidvalidity,
+ * uid): POP3 uses folder "" and uidvalidity 0 with uid = UIDL.
+ */
+enum msg_state {
+	MSG_UNKNOWN = 0,	/* not in the journal */
+	MSG_DELIVERED = 1,	/* delivered durably; may still be on server */
+	MSG_FAILED = 2,		/* parked: permanent local refusal */
+};
+
+struct msg_rec {
+	char *uid;
+	enum msg_state state;
+	int64_t first_seen;	/* unix time first seen on the server */
+	int64_t delivered_at;
+	uint64_t size;
+};
+
+/* Load every journal entry of (account, folder, uidvalidity) into an array
+ * sorted by uid (strcmp), for bsearch by the pass. */
+int store_msg_load(struct store *, const char *acct, const char *folder,
+    uint64_t uidvalidity, struct msg_rec **recs_r, size_t *n_r,
+    struct err *);
+void store_msg_free(struct msg_rec **recs, size_t n);
+/* Find uid in a loaded array (NULL when absent). */
+struct msg_rec *store_msg_find(struct msg_rec *recs, size_t n,
+    const char *uid);
+
+/* Transactions group journal writes; commit is durable (synchronous=FULL).
+ * Without begin, each write commits on its own. */
+int store_begin(struct store *, struct err *);
+int store_commit(struct store *, struct err *);
+int store_rollback(struct store *);
+int store_msg_set(struct store *, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid, enum msg_state, uint64_t size,
+    int64_t first_seen, struct err *);
+/* Forget one entry (its message is gone from the server). */
+int store_msg_forget(struct store *, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid, struct err *);
+/* Forget every entry of (acct, folder) whose uidvalidity differs. */
+int store_msg_forget_other_validity(struct store *, const char *acct,
+    const char *folder, uint64_t uidvalidity, struct err *);
+/* IMAP: remember the folder's last UIDVALIDITY (0 when never seen). */
+int store_folder_get(struct store *, const char *acct, const char *folder,
+    uint64_t *uidvalidity_r, struct err *);
+int store_folder_set(struct store *, const char *acct, const char *folder,
+    uint64_t uidvalidity, struct err *);
+
+/* Run logs: the last 20 per account are kept. */
+struct run_rec {
+	int64_t started;
+	int64_t finished;
+	enum err_class cls;	/* ERR_NONE: success */
+	char *summary;		/* one line */
+	char *log;		/* full text of the run log */
+};
+int store_run_add(struct store *, const char *acct, const struct run_rec *,
+    struct err *);
+/* Newest first, at most max. */
+int store_run_list(struct store *, const char *acct, size_t max,
+    struct run_rec **runs_r, size_t *n_r, struct err *);
+void store_run_free(struct run_rec **runs, size_t n);
+
+/*
+ * Pass lock: one account is never in two passes at once. try_lock returns
+ * 1 when taken, 0 when another process holds it (ERR_BUSY), -1 on error.
+ * wait: block until free. A lock dies with its process.
+ */
+int store_lock(struct store *, const char *acct, bool wait, struct err *);
+void store_unlock(struct store *, const char *acct);
+
+#endif
