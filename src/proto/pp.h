@@ -50,7 +50,7 @@ size_t pp_input_room(const struct pp *);
 size_t pp_input_pending(const struct pp *);
 
 /*
- * Next line: LINE_READY (1) with *line_r/*len_r (NUL-terminated copy is
+ * Next line: LINE_READY (1) with *line_r and *len_r (NUL-terminated copy is
  * not made; the line is valid until pp_consume), LINE_MORE, LINE_TOOLONG or
  * LINE_BAD. The caller calls pp_consume(pp, *used_r) once done with it.
  */

@@ -22,7 +22,7 @@
 
 /*
  * Look for one line in b of at most max bytes (terminator excluded).
- * On LINE_READY: *line_r/*len_r is the line (not NUL-terminated in general:
+ * On LINE_READY: *line_r and *len_r are the line (not NUL-terminated in general:
  * the terminator byte is still in the buffer), *used_r the bytes to consume.
  */
 int line_get(const struct buf *b, size_t max, int flags, const char **line_r,
