@@ -146,6 +146,16 @@ pp_send_raw(struct pp *pp, const void *p, size_t n)
 }
 
 int
+pp_expect(struct pp *pp, int kind)
+{
+	if (kind < 0 || pp->pend_count >= PP_MAX_PENDING)
+		return -1;
+	pp->pending[(pp->pend_head + pp->pend_count) % PP_MAX_PENDING] = kind;
+	pp->pend_count++;
+	return 0;
+}
+
+int
 pp_pending_peek(const struct pp *pp)
 {
 	if (pp->pend_count == 0)

@@ -71,6 +71,9 @@ int pp_send(struct pp *, int kind, int redact_from, const char *fmt, ...)
 /* Queue raw bytes (no CRLF added, nothing pending), e.g. message data. */
 int pp_send_raw(struct pp *, const void *, size_t);
 
+/* Expect a reply with nothing sent (e.g. the greeting): push kind (>= 0)
+ * on the pending FIFO. -1 when the FIFO is full. */
+int pp_expect(struct pp *, int kind);
 /* Oldest pending command kind, or -1 when nothing is pending. */
 int pp_pending_peek(const struct pp *);
 int pp_pending_pop(struct pp *);
