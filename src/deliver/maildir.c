@@ -1,1 +1,447 @@
-/* placeholder: being written */
+#include "common.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver/target.h"
+#include "deliver/target_impl.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/spool.h"
+#include "util/xmalloc.h"
+
+/*
+ * Maildir delivery (https://cr.yp.to/proto/maildir.html): write tmp/NAME
+ * with O_CREAT|O_EXCL, fsync, link into new/NAME, unlink tmp/NAME; the
+ * directories touched are fsync'd by maildir_sync() before the pass may
+ * delete anything remotely.
+ *
+ * NAME is deterministic, "mp<hex key>.<host>,S=<size>": the key comes from
+ * the account, the remote identity and the content, so a re-delivery after
+ * a crash (between our link and the store's commit) finds new/NAME and
+ * stops there instead of making a second copy. S= is the file's final size
+ * (Dovecot and Courier read it instead of calling stat).
+ */
+
+#define MAILDIR_CHUNK		(64 * 1024)
+#define MAILDIR_HOST_MAX	128
+
+struct maildir_list {
+	char **v;
+	size_t n;
+};
+
+struct maildir {
+	char *host;			/* host part of file names */
+	struct maildir_list made;	/* roots with tmp/new/cur this pass */
+	struct maildir_list dirty;	/* directories to fsync in sync */
+};
+
+static bool
+maildir_list_has(const struct maildir_list *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static void
+maildir_list_add(struct maildir_list *l, const char *s)
+{
+	if (maildir_list_has(l, s))
+		return;
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = xstrdup(s);
+}
+
+static void
+maildir_list_remove(struct maildir_list *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i], s) != 0)
+			continue;
+		free(l->v[i]);
+		l->v[i] = l->v[--l->n];
+		return;
+	}
+}
+
+static void
+maildir_list_clear(struct maildir_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/*
+ * The host name as the Maildir spec wants it in a file name: '/' and ':'
+ * written as \057 and \072; ',' as \054 too, because Dovecot splits the
+ * base name at ',' to find S=. Control, space and 8-bit bytes dropped.
+ */
+static char *
+maildir_host_clean(const char *h)
+{
+	struct buf b;
+	const unsigned char *p;
+	int r = 0;
+
+	buf_init(&b, MAILDIR_HOST_MAX);
+	for (p = (const unsigned char *)h; *p != '\0' && r == 0; p++) {
+		if (*p <= 0x20 || *p >= 0x7f)
+			continue;
+		if (*p == '/')
+			r = buf_adds(&b, "\\057");
+		else if (*p == ':')
+			r = buf_adds(&b, "\\072");
+		else if (*p == ',')
+			r = buf_adds(&b, "\\054");
+		else
+			r = buf_add(&b, p, 1);
+	}
+	if (b.len == 0)
+		(void)buf_adds(&b, "localhost");
+	return buf_detach(&b);
+}
+
+/* The directory holding path (for fsync after creating path in it). */
+static char *
+maildir_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+/* mkdir one directory (0700); a new one marks its parent dirty. */
+static int
+maildir_mkdir(struct maildir *md, const char *path, struct err *err)
+{
+	char *parent;
+
+	if (mkdir(path, 0700) == 0) {
+		parent = maildir_parent(path);
+		maildir_list_add(&md->dirty, parent);
+		free(parent);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	return err_set(err, ERR_LOCAL, "maildir: mkdir %s: %s", path,
+	    strerror(errno));
+}
+
+/* mkdir -p */
+static int
+maildir_mkdirs(struct maildir *md, const char *path, struct err *err)
+{
+	char *p, *s, save;
+	int r = 0;
+
+	p = xstrdup(path);
+	for (s = p + 1; r == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		save = *s;
+		*s = '\0';
+		r = maildir_mkdir(md, p, err);
+		*s = save;
+		if (save == '\0')
+			break;
+	}
+	free(p);
+	return r;
+}
+
+/* Make root/{tmp,new,cur}, once per pass per maildir. */
+static int
+maildir_prepare(struct maildir *md, const char *root, struct err *err)
+{
+	static const char *const subs[] = { "tmp", "new", "cur" };
+	char *sub;
+	size_t i;
+	int r;
+
+	if (maildir_list_has(&md->made, root))
+		return 0;
+	if (maildir_mkdirs(md, root, err) == -1)
+		return -1;
+	for (i = 0; i < MP_ARRAY_LEN(subs); i++) {
+		sub = xasprintf("%s/%s", root, subs[i]);
+		r = maildir_mkdir(md, sub, err);
+		free(sub);
+		if (r == -1)
+			return -1;
+	}
+	maildir_list_add(&md->made, root);
+	return 0;
+}
+
+static int
+maildir_write_all(int fd, const char *path, const void *p, size_t n,
+    struct err *err)
+{
+	const char *c = p;
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, c, n);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			return err_set(err, ERR_LOCAL, "maildir: write %s: %s",
+			    path, strerror(errno));
+		}
+		if (w == 0)
+			return err_set(err, ERR_LOCAL,
+			    "maildir: write %s: wrote nothing", path);
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write the header then the spooled message into fd; fsync it. */
+static int
+maildir_write_file(int fd, const char *path, const struct buf *hdr,
+    struct spool *sp, uint64_t size, struct err *err)
+{
+	char *chunk;
+	uint64_t total;
+	ssize_t n;
+	int r = -1;
+
+	chunk = xmalloc(MAILDIR_CHUNK);
+	if (maildir_write_all(fd, path, hdr->data, hdr->len, err) == -1)
+		goto out;
+	total = hdr->len;
+	if (spool_rewind(sp, err) == -1) {
+		err_prefix(err, "maildir: %s", path);
+		goto out;
+	}
+	for (;;) {
+		n = spool_read(sp, chunk, MAILDIR_CHUNK, err);
+		if (n == -1) {
+			err_prefix(err, "maildir: %s", path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (maildir_write_all(fd, path, chunk, (size_t)n, err) == -1)
+			goto out;
+		total += (uint64_t)n;
+	}
+	/* The name carries S=, so the spool must give what it said. */
+	if (total != size) {
+		err_set(err, ERR_INTERNAL, "maildir: %s: wrote %" PRIu64
+		    " bytes, expected %" PRIu64, path, total, size);
+		goto out;
+	}
+	/* A failed fsync is a failed delivery, never retried on this file:
+	 * the kernel may already have dropped the dirty pages. */
+	if (fsync(fd) == -1) {
+		err_set(err, ERR_LOCAL, "maildir: fsync %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	free(chunk);
+	return r;
+}
+
+static int
+maildir_open(struct target *t, struct err *err)
+{
+	struct maildir *md;
+
+	md = xcalloc(1, sizeof(*md));
+	md->host = maildir_host_clean(t->hostname);
+	t->priv = md;
+	return 0;
+}
+
+static int
+maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
+    const struct delivery *d, struct err *err)
+{
+	static const char hexdig[] = "0123456789abcdef";
+	struct maildir *md = t->priv;
+	struct buf hdr;
+	struct stat st;
+	char hex[DELIVERY_KEY_LEN * 2 + 1];
+	char *root = NULL, *name = NULL, *tmp = NULL, *newdir = NULL;
+	char *dst = NULL;
+	const char *acct = d->account != NULL ? d->account : "?";
+	uint64_t size;
+	bool retried_tmp = false, retried_dirs = false;
+	int fd = -1, r = -1;
+	size_t i;
+
+	buf_init(&hdr, TARGET_RECEIVED_MAX);
+	if (target_expand(t->uri.path, rcpt, &root, err) == -1) {
+		err_prefix(err, "maildir");
+		goto out;
+	}
+	if (target_received_format(&hdr, t->hostname, rcpt, d,
+	    time(NULL)) == -1) {
+		err_set(err, ERR_INTERNAL, "maildir: Received: header for %s "
+		    "too long", root);
+		goto out;
+	}
+	for (i = 0; i < DELIVERY_KEY_LEN; i++) {
+		hex[i * 2] = hexdig[d->key[i] >> 4];
+		hex[i * 2 + 1] = hexdig[d->key[i] & 0xf];
+	}
+	hex[sizeof(hex) - 1] = '\0';
+	size = (uint64_t)hdr.len + spool_size(sp);
+	name = xasprintf("mp%s.%s,S=%" PRIu64, hex, md->host, size);
+	tmp = xasprintf("%s/tmp/%s", root, name);
+	newdir = xasprintf("%s/new", root);
+	dst = xasprintf("%s/%s", newdir, name);
+
+	if (maildir_prepare(md, root, err) == -1)
+		goto out;
+	/* Delivered by an earlier pass that crashed before its commit. */
+	if (lstat(dst, &st) == 0) {
+		log_debug("account %s: maildir: %s already delivered", acct,
+		    dst);
+		maildir_list_add(&md->dirty, newdir);
+		r = 0;
+		goto out;
+	}
+	for (;;) {
+		fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd != -1)
+			break;
+		if (errno == EEXIST && !retried_tmp) {
+			/* Left over from a crash: same key, same message. */
+			retried_tmp = true;
+			if (unlink(tmp) == -1 && errno != ENOENT) {
+				err_set(err, ERR_LOCAL, "maildir: unlink %s: "
+				    "%s", tmp, strerror(errno));
+				goto out;
+			}
+			continue;
+		}
+		if (errno == ENOENT && !retried_dirs) {
+			/* Removed under us since we made it this pass. */
+			retried_dirs = true;
+			maildir_list_remove(&md->made, root);
+			if (maildir_prepare(md, root, err) == -1)
+				goto out;
+			continue;
+		}
+		err_set(err, ERR_LOCAL, "maildir: open %s: %s", tmp,
+		    strerror(errno));
+		goto out;
+	}
+	if (maildir_write_file(fd, tmp, &hdr, sp, size, err) == -1)
+		goto out;
+	if (close(fd) == -1) {
+		fd = -1;
+		err_set(err, ERR_LOCAL, "maildir: close %s: %s", tmp,
+		    strerror(errno));
+		(void)unlink(tmp);
+		goto out;
+	}
+	fd = -1;
+	if (link(tmp, dst) == -1) {
+		if (errno != EEXIST) {
+			err_set(err, ERR_LOCAL, "maildir: link %s to %s: %s",
+			    tmp, dst, strerror(errno));
+			(void)unlink(tmp);
+			goto out;
+		}
+		log_debug("account %s: maildir: %s already delivered", acct,
+		    dst);
+	}
+	if (unlink(tmp) == -1)
+		log_warn("account %s: maildir: unlink %s", acct, tmp);
+	maildir_list_add(&md->dirty, newdir);
+	r = 0;
+out:
+	if (fd != -1) {
+		(void)close(fd);
+		(void)unlink(tmp);
+	}
+	buf_free(&hdr);
+	free(dst);
+	free(newdir);
+	free(tmp);
+	free(name);
+	free(root);
+	return r;
+}
+
+static int
+maildir_sync(struct target *t, struct err *err)
+{
+	struct maildir *md = t->priv;
+	size_t i;
+	int fd, r = 0;
+
+	/* Each directory once; the list is cleared even on failure, since
+	 * a failed fsync is not retried (the next pass re-delivers, finds
+	 * the file and syncs again). */
+	for (i = 0; i < md->dirty.n; i++) {
+		const char *dir = md->dirty.v[i];
+
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd == -1) {
+			if (r == 0)
+				r = err_set(err, ERR_LOCAL, "maildir: open %s: "
+				    "%s", dir, strerror(errno));
+			continue;
+		}
+		if (fsync(fd) == -1 && r == 0)
+			r = err_set(err, ERR_LOCAL, "maildir: fsync %s: %s",
+			    dir, strerror(errno));
+		(void)close(fd);
+	}
+	maildir_list_clear(&md->dirty);
+	return r;
+}
+
+static void
+maildir_close(struct target *t)
+{
+	struct maildir *md = t->priv;
+
+	if (md == NULL)
+		return;
+	maildir_list_clear(&md->made);
+	maildir_list_clear(&md->dirty);
+	free(md->host);
+	free(md);
+	t->priv = NULL;
+}
+
+const struct target_ops target_maildir_ops = {
+	.name = "maildir",
+	.open = maildir_open,
+	.deliver = maildir_deliver,
+	.sync = maildir_sync,
+	.close = maildir_close,
+};

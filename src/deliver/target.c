@@ -1,1 +1,507 @@
-/* placeholder: being written */
+#include "common.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver/target.h"
+#include "deliver/target_impl.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/strnum.h"
+#include "util/xmalloc.h"
+
+/* Bounds on what we accept in a target URI and produce from a template. */
+#define TARGET_HOST_MAX		253
+#define TARGET_PATH_MAX		4096
+/* Longest sanitized token in a Received: field. */
+#define TARGET_TOKEN_MAX	200
+/* Fold before a line would reach 78 columns (RFC 5322 section 2.1.1). */
+#define TARGET_FOLD_COLS	77
+
+static const char *const target_kind_names[] = {
+	[TARGET_MAILDIR] = "maildir",
+	[TARGET_LMTP] = "lmtp",
+	[TARGET_SMTP] = "smtp",
+	[TARGET_MDA] = "mda",
+};
+
+/* Implemented kinds; NULL ones are refused by target_open() for now. */
+static const struct target_ops *const target_ops_table[] = {
+	[TARGET_MAILDIR] = &target_maildir_ops,
+	[TARGET_LMTP] = NULL,
+	[TARGET_SMTP] = NULL,
+	[TARGET_MDA] = NULL,
+};
+
+const char *
+target_kind_name(enum target_kind k)
+{
+	if ((unsigned)k >= MP_ARRAY_LEN(target_kind_names))
+		return "unknown";
+	return target_kind_names[k];
+}
+
+void
+target_uri_clear(struct target_uri *u)
+{
+	if (u == NULL)
+		return;
+	free(u->path);
+	free(u->host);
+	memset(u, 0, sizeof(*u));
+}
+
+static bool
+target_has_ctl(const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+/* Parse "HOST:PORT" or "[v6addr]:PORT" into u->host and u->port. */
+static int
+target_hostport_parse(const char *uri, const char *s, struct target_uri *u,
+    struct err *err)
+{
+	const char *colon, *hs, *he, *errstr;
+	long long port;
+	size_t i;
+
+	if (*s == '[') {
+		hs = s + 1;
+		if ((he = strchr(hs, ']')) == NULL)
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": missing ']' after IPv6 address",
+			    uri);
+		if (he == hs)
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": empty IPv6 address", uri);
+		if (memchr(hs, ':', (size_t)(he - hs)) == NULL)
+			return err_set(err, ERR_CONFIG, "target \"%s\": "
+			    "brackets are only for IPv6 addresses", uri);
+		if (he[1] != ':')
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": missing :PORT", uri);
+		colon = he + 1;
+	} else {
+		hs = s;
+		if ((colon = strchr(s, ':')) == NULL)
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": missing :PORT", uri);
+		he = colon;
+		if (he == hs)
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": empty host", uri);
+		if (strchr(colon + 1, ':') != NULL)
+			return err_set(err, ERR_CONFIG, "target \"%s\": "
+			    "IPv6 addresses need brackets: [addr]:PORT", uri);
+	}
+	if ((size_t)(he - hs) > TARGET_HOST_MAX)
+		return err_set(err, ERR_CONFIG, "target \"%s\": host too long",
+		    uri);
+	for (i = 0; i < (size_t)(he - hs); i++) {
+		unsigned char c = (unsigned char)hs[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '[' ||
+		    c == ']' || c == '@')
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": invalid character in host", uri);
+	}
+	port = strnum(colon + 1, 1, 65535, &errstr);
+	if (errstr != NULL)
+		return err_set(err, ERR_CONFIG, "target \"%s\": port is %s "
+		    "(want 1..65535)", uri, errstr);
+	u->host = xstrndup(hs, (size_t)(he - hs));
+	u->port = (int)port;
+	return 0;
+}
+
+int
+target_uri_parse(const char *uri, struct target_uri *u, struct err *err)
+{
+	static const struct {
+		const char *scheme;
+		enum target_kind kind;
+	} schemes[] = {
+		{ "maildir", TARGET_MAILDIR },
+		{ "lmtp", TARGET_LMTP },
+		{ "smtp", TARGET_SMTP },
+		{ "mda", TARGET_MDA },
+	};
+	const char *colon, *rest;
+	char *probe = NULL;
+	size_t i, slen;
+	struct err perr = { 0 };
+
+	memset(u, 0, sizeof(*u));
+	if (uri == NULL || *uri == '\0')
+		return err_set(err, ERR_CONFIG, "empty target");
+	if (target_has_ctl(uri))
+		return err_set(err, ERR_CONFIG,
+		    "target contains a control character");
+	if ((colon = strchr(uri, ':')) == NULL)
+		return err_set(err, ERR_CONFIG, "target \"%s\": missing scheme "
+		    "(maildir:, lmtp:, smtp: or mda:)", uri);
+	slen = (size_t)(colon - uri);
+	rest = colon + 1;
+	for (i = 0; i < MP_ARRAY_LEN(schemes); i++)
+		if (strlen(schemes[i].scheme) == slen &&
+		    strncasecmp(uri, schemes[i].scheme, slen) == 0)
+			break;
+	if (i == MP_ARRAY_LEN(schemes))
+		return err_set(err, ERR_CONFIG, "target \"%s\": unknown scheme "
+		    "\"%.*s\" (want maildir:, lmtp:, smtp: or mda:)", uri,
+		    (int)MP_MIN(slen, 32), uri);
+	u->kind = schemes[i].kind;
+
+	switch (u->kind) {
+	case TARGET_MAILDIR:
+		if (*rest == '\0')
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": empty maildir path", uri);
+		if (strlen(rest) > TARGET_PATH_MAX)
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": path too long", uri);
+		/* Catch a bad placeholder now, not at the first message. */
+		if (target_expand(rest, "u@d", &probe, &perr) == -1) {
+			err_set(err, ERR_CONFIG, "target \"%s\": %s", uri,
+			    err_msg(&perr));
+			err_clear(&perr);
+			return -1;
+		}
+		free(probe);
+		u->path = xstrdup(rest);
+		break;
+	case TARGET_LMTP:
+	case TARGET_SMTP:
+		if (*rest == '\0')
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": missing HOST:PORT", uri);
+		if (strncmp(rest, "unix:", 5) == 0) {
+			if (u->kind != TARGET_LMTP)
+				return err_set(err, ERR_CONFIG, "target \"%s\": "
+				    "unix sockets are for lmtp only", uri);
+			rest += 5;
+			if (*rest == '\0')
+				return err_set(err, ERR_CONFIG,
+				    "target \"%s\": empty socket path", uri);
+			if (*rest != '/')
+				return err_set(err, ERR_CONFIG, "target \"%s\": "
+				    "socket path must be absolute", uri);
+			if (strlen(rest) > TARGET_PATH_MAX)
+				return err_set(err, ERR_CONFIG,
+				    "target \"%s\": path too long", uri);
+			u->path = xstrdup(rest);
+			u->unix_socket = true;
+			break;
+		}
+		if (target_hostport_parse(uri, rest, u, err) == -1)
+			return -1;
+		break;
+	case TARGET_MDA:
+		if (*rest == '\0')
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": empty MDA command", uri);
+		u->path = xstrdup(rest);
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Split rcpt at its last '@' and check both parts can go into a path:
+ * non-empty, no '/', not "." or "..", no control characters.
+ */
+static int
+target_rcpt_split(const char *rcpt, char **local_r, char **domain_r,
+    struct err *err)
+{
+	const char *at;
+	char *local, *domain;
+	size_t i;
+
+	if (rcpt == NULL || *rcpt == '\0')
+		return err_set(err, ERR_PERM, "empty recipient");
+	if (target_has_ctl(rcpt))
+		return err_set(err, ERR_PERM,
+		    "recipient contains a control character");
+	if ((at = strrchr(rcpt, '@')) == NULL)
+		return err_set(err, ERR_PERM,
+		    "recipient \"%s\" has no @domain", rcpt);
+	if (at == rcpt || at[1] == '\0')
+		return err_set(err, ERR_PERM, "recipient \"%s\" has an empty "
+		    "local part or domain", rcpt);
+	if (strchr(rcpt, '/') != NULL)
+		return err_set(err, ERR_PERM,
+		    "recipient \"%s\" contains '/'", rcpt);
+	local = xstrndup(rcpt, (size_t)(at - rcpt));
+	domain = xstrdup(at + 1);
+	if (strcmp(local, ".") == 0 || strcmp(local, "..") == 0 ||
+	    strcmp(domain, ".") == 0 || strcmp(domain, "..") == 0) {
+		free(local);
+		free(domain);
+		return err_set(err, ERR_PERM,
+		    "recipient \"%s\" has \".\" or \"..\" as a part", rcpt);
+	}
+	for (i = 0; domain[i] != '\0'; i++)
+		if (domain[i] >= 'A' && domain[i] <= 'Z')
+			domain[i] = (char)(domain[i] - 'A' + 'a');
+	*local_r = local;
+	*domain_r = domain;
+	return 0;
+}
+
+int
+target_expand(const char *tmpl, const char *rcpt, char **out_r,
+    struct err *err)
+{
+	struct buf b;
+	char *local = NULL, *domain = NULL;
+	const char *p;
+	int r = 0;
+
+	*out_r = NULL;
+	if (target_rcpt_split(rcpt, &local, &domain, err) == -1)
+		return -1;
+	buf_init(&b, TARGET_PATH_MAX);
+	for (p = tmpl; *p != '\0' && r == 0; p++) {
+		if (*p != '%') {
+			r = buf_add(&b, p, 1);
+			continue;
+		}
+		switch (p[1]) {
+		case 'u':
+			r = buf_adds(&b, local);
+			break;
+		case 'd':
+			r = buf_adds(&b, domain);
+			break;
+		case 'a':
+			if ((r = buf_adds(&b, local)) == 0 &&
+			    (r = buf_add(&b, "@", 1)) == 0)
+				r = buf_adds(&b, domain);
+			break;
+		case '%':
+			r = buf_add(&b, "%", 1);
+			break;
+		case '\0':
+			err_set(err, ERR_CONFIG,
+			    "template \"%s\" ends with a lone '%%'", tmpl);
+			goto fail;
+		default:
+			err_set(err, ERR_CONFIG, "template \"%s\": unknown "
+			    "placeholder '%%%c' (want %%u, %%d, %%a or %%%%)",
+			    tmpl, p[1]);
+			goto fail;
+		}
+		p++;
+	}
+	if (r == -1) {
+		err_set(err, ERR_PERM, "template \"%s\" for \"%s\": expanded "
+		    "path too long", tmpl, rcpt);
+		goto fail;
+	}
+	free(local);
+	free(domain);
+	*out_r = buf_detach(&b);
+	return 0;
+fail:
+	free(local);
+	free(domain);
+	buf_free(&b);
+	return -1;
+}
+
+/*
+ * Copy s for a Received: field token: control characters dropped, bytes
+ * that would end a comment, an angle address or the date part early
+ * replaced, 8-bit bytes replaced (the field stays ASCII), length bounded.
+ */
+static void
+target_token_clean(char *dst, size_t dstsz, const char *s)
+{
+	const unsigned char *p;
+	size_t n = 0;
+
+	if (s == NULL)
+		s = "unknown";
+	for (p = (const unsigned char *)s; *p != '\0' && n + 1 < dstsz;
+	    p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			continue;
+		if (*p == ' ' || *p == '(' || *p == ')' || *p == '\\' ||
+		    *p == '<' || *p == '>' || *p == ';' || *p == '"' ||
+		    *p >= 0x80)
+			dst[n++] = '_';
+		else
+			dst[n++] = (char)*p;
+	}
+	if (n == 0 && dstsz > 7) {
+		memcpy(dst, "unknown", 7);
+		n = 7;
+	}
+	dst[n] = '\0';
+}
+
+struct target_fold {
+	struct buf *b;
+	size_t col;
+	int r;
+};
+
+/* Append a token, folding with LF TAB before it when the line would
+ * reach 78 columns (a tab counted as 8) or when brk asks for it. */
+static void
+target_fold_add(struct target_fold *f, const char *w, bool brk)
+{
+	size_t n = strlen(w);
+
+	if (f->r == -1)
+		return;
+	if (f->col > 0 && (brk || f->col + 1 + n > TARGET_FOLD_COLS)) {
+		f->r = buf_add(f->b, "\n\t", 2);
+		f->col = 8;
+	} else if (f->col > 0) {
+		f->r = buf_add(f->b, " ", 1);
+		f->col++;
+	}
+	if (f->r == 0)
+		f->r = buf_add(f->b, w, n);
+	f->col += n;
+}
+
+int
+target_received_format(struct buf *b, const char *local_host,
+    const char *rcpt, const struct delivery *d, time_t now)
+{
+	static const char *const days[] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char *const months[] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+		"Sep", "Oct", "Nov", "Dec"
+	};
+	struct target_fold f = { b, 0, 0 };
+	char tok[TARGET_TOKEN_MAX + 1];
+	char word[TARGET_TOKEN_MAX + 16];
+	char date[64];
+	struct tm tm;
+	long off;
+	int n;
+
+	if (localtime_r(&now, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	off = tm.tm_gmtoff / 60;
+	/* Fixed width (two-digit day, four-digit year): see the header. */
+	n = snprintf(date, sizeof(date),
+	    "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld",
+	    days[(unsigned)tm.tm_wday % 7], tm.tm_mday,
+	    months[(unsigned)tm.tm_mon % 12], tm.tm_year + 1900,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
+	    (off < 0 ? -off : off) / 60 % 100, (off < 0 ? -off : off) % 60);
+	if (n < 0 || (size_t)n >= sizeof(date))
+		return -1;
+
+	target_fold_add(&f, "Received:", false);
+	target_fold_add(&f, "from", false);
+	target_token_clean(tok, sizeof(tok), d != NULL ? d->server : NULL);
+	target_fold_add(&f, tok, false);
+	target_fold_add(&f, "by", false);
+	target_token_clean(tok, sizeof(tok), local_host);
+	target_fold_add(&f, tok, false);
+	target_fold_add(&f, "with", false);
+	target_token_clean(tok, sizeof(tok), d != NULL ? d->protocol : NULL);
+	target_fold_add(&f, tok, false);
+	target_fold_add(&f, "(" MAILPULL_NAME, false);
+	target_fold_add(&f, MAILPULL_VERSION ")", false);
+
+	target_fold_add(&f, "for", true);
+	target_token_clean(tok, sizeof(tok), rcpt);
+	(void)snprintf(word, sizeof(word), "<%s>", tok);
+	target_fold_add(&f, word, false);
+	target_fold_add(&f, "(account", false);
+	target_token_clean(tok, sizeof(tok), d != NULL ? d->account : NULL);
+	(void)snprintf(word, sizeof(word), "%s,", tok);
+	target_fold_add(&f, word, false);
+	target_fold_add(&f, "id", false);
+	target_token_clean(tok, sizeof(tok), d != NULL ? d->remote_id : NULL);
+	(void)snprintf(word, sizeof(word), "%s);", tok);
+	target_fold_add(&f, word, false);
+	target_fold_add(&f, date, false);
+	if (f.r == 0)
+		f.r = buf_add(b, "\n", 1);
+	return f.r;
+}
+
+int
+target_open(struct target **t_r, const struct target_uri *u,
+    struct err *err)
+{
+	const struct target_ops *ops = NULL;
+	struct target *t;
+	char host[HOST_NAME_MAX + 1];
+
+	*t_r = NULL;
+	if ((unsigned)u->kind < MP_ARRAY_LEN(target_ops_table))
+		ops = target_ops_table[u->kind];
+	if (ops == NULL)
+		return err_set(err, ERR_CONFIG, "%s targets are not supported "
+		    "yet", target_kind_name(u->kind));
+
+	t = xcalloc(1, sizeof(*t));
+	t->ops = ops;
+	t->uri.kind = u->kind;
+	t->uri.path = u->path != NULL ? xstrdup(u->path) : NULL;
+	t->uri.host = u->host != NULL ? xstrdup(u->host) : NULL;
+	t->uri.port = u->port;
+	t->uri.unix_socket = u->unix_socket;
+	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
+		t->hostname = xstrdup("localhost");
+	else {
+		host[sizeof(host) - 1] = '\0';
+		t->hostname = xstrdup(host);
+	}
+	if (t->ops->open(t, err) == -1) {
+		target_close(&t);
+		return -1;
+	}
+	*t_r = t;
+	return 0;
+}
+
+int
+target_deliver(struct target *t, struct spool *sp, const char *rcpt,
+    const struct delivery *d, struct err *err)
+{
+	return t->ops->deliver(t, sp, rcpt, d, err);
+}
+
+int
+target_sync(struct target *t, struct err *err)
+{
+	return t->ops->sync(t, err);
+}
+
+void
+target_close(struct target **tp)
+{
+	struct target *t = *tp;
+
+	if (t == NULL)
+		return;
+	if (t->ops != NULL && t->ops->close != NULL)
+		t->ops->close(t);
+	target_uri_clear(&t->uri);
+	free(t->hostname);
+	free(t);
+	*tp = NULL;
+}
