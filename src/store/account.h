@@ -49,5 +49,6 @@ const char *account_security_name(enum acct_security);
 const char *account_policy_name(enum acct_policy);
 int account_proto_parse(const char *, enum acct_proto *);
 int account_security_parse(const char *, enum acct_security *);
+int account_policy_parse(const char *, enum acct_policy *);
 
 #endif

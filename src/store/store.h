@@ -42,8 +42,9 @@ int store_account_delete(struct store *, const char *id, struct err *);
 int store_account_set_enabled(struct store *, const char *id, bool,
     struct err *);
 /* Password: sealed with the key file (libsodium secretbox) before it is
- * written. get allocates *pw_r (NUL-terminated, wipe and free with
- * store_secret_free). */
+ * written; set with pw NULL removes it. get allocates *pw_r
+ * (NUL-terminated, wipe and free with store_secret_free); ERR_CONFIG "no
+ * password stored for ID" when there is none. */
 int store_password_set(struct store *, const char *id, const char *pw,
     size_t len, struct err *);
 int store_password_get(struct store *, const char *id, char **pw_r,
