@@ -9,16 +9,17 @@ line_get(const struct buf *b, size_t max, int flags, const char **line_r,
     size_t *len_r, size_t *used_r)
 {
 	const char *p, *lf;
-	size_t scan, n, i;
+	size_t scan, lim, n, i;
 
 	if (b->len == 0)
 		return LINE_MORE;
 	p = b->data;
 	/* Look at most max + 2 bytes: the line and its CRLF. */
-	scan = b->len < max + 2 ? b->len : max + 2;
+	lim = max > SIZE_MAX - 2 ? SIZE_MAX : max + 2;
+	scan = b->len < lim ? b->len : lim;
 	lf = memchr(p, '\n', scan);
 	if (lf == NULL)
-		return b->len >= max + 2 ? LINE_TOOLONG : LINE_MORE;
+		return b->len >= lim ? LINE_TOOLONG : LINE_MORE;
 	n = (size_t)(lf - p);
 	*used_r = n + 1;
 	if (n > 0 && p[n - 1] == '\r')

@@ -8,27 +8,22 @@ uint64_t
 strnum_u64(const char *s, size_t n, uint64_t max, const char **errstr)
 {
 	uint64_t v = 0;
+	unsigned d;
 	size_t i;
 
 	*errstr = NULL;
-	if (n == 0 || n > 20) {
-		*errstr = n == 0 ? "invalid" : "too large";
-		if (n > 20) {
-			for (i = 0; i < n; i++)
-				if (s[i] < '0' || s[i] > '9') {
-					*errstr = "invalid";
-					break;
-				}
-		}
+	if (n == 0) {
+		*errstr = "invalid";
 		return 0;
 	}
-	for (i = 0; i < n; i++) {
-		unsigned d;
-
+	/* Junk anywhere is "invalid", even after an overflowing prefix. */
+	for (i = 0; i < n; i++)
 		if (s[i] < '0' || s[i] > '9') {
 			*errstr = "invalid";
 			return 0;
 		}
+	/* Leading zeros do not count toward the length. */
+	for (i = 0; i < n; i++) {
 		d = (unsigned)(s[i] - '0');
 		if (v > (UINT64_MAX - d) / 10) {
 			*errstr = "too large";
@@ -62,8 +57,12 @@ strnum_n(const char *s, size_t n, long long min, long long max,
 	}
 	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
 	v = strnum_u64(s, n, lim, errstr);
-	if (*errstr != NULL)
+	if (*errstr != NULL) {
+		/* A negative magnitude too large is a number too small. */
+		if (neg && strcmp(*errstr, "too large") == 0)
+			*errstr = "too small";
 		return 0;
+	}
 	if (neg) {
 		long long r = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN :
 		    -(long long)v;
