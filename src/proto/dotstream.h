@@ -21,10 +21,15 @@ struct dotstream {
 void dotstream_init(struct dotstream *);
 /*
  * Feed in[0..inlen). Decoded bytes are written to out (capacity outcap,
- * must be >= inlen: decoding never grows). Returns the number of input bytes
+ * >= inlen + 1: a CR held back at the end of the previous chunk may be
+ * written before this chunk's bytes). Returns the number of input bytes
  * consumed (== inlen unless the terminator was found, then the bytes up to
  * and including it) and sets *outlen_r. Once the terminator is consumed,
- * ds->done is true and nothing more is consumed.
+ * ds->done is true and nothing more is consumed. With a smaller outcap,
+ * fewer bytes are consumed, never more written than outcap.
+ *
+ * Tolerance: besides CRLF.CRLF, a bare LF counts as a line end, so the
+ * LF-only terminator "\n.\n" of some broken servers ends the data too.
  */
 size_t dotstream_feed(struct dotstream *, const char *in, size_t inlen,
     char *out, size_t outcap, size_t *outlen_r);
