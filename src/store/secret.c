@@ -77,20 +77,28 @@ fsync_dir(const char *dir)
 	return rc;
 }
 
-/* Create a new key file; 0 created, 1 it already exists, -1 error. */
+/*
+ * Create a new key file; 0 created, 1 it already exists, -1 error. The key
+ * is written and synced under a temporary name (mkstemp: O_CREAT|O_EXCL,
+ * 0600) and then link()ed into place, so a concurrent first start never
+ * reads a half-written key: link() fails with EEXIST for the loser, which
+ * then uses the winner's complete file.
+ */
 static int
 key_create(const char *dir, const char *path, struct err *e)
 {
 	unsigned char key[SECRET_KEY_LEN];
-	int fd;
+	char *tmp;
+	int fd, rc = -1;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd == -1) {
-		if (errno == EEXIST)
-			return 1;
-		return err_set(e, ERR_CONFIG, "cannot create key file %s: %s",
-		    path, strerror(errno));
+	if (access(path, F_OK) == 0)
+		return 1;
+	tmp = xasprintf("%s/.%s.XXXXXX", dir, SECRET_KEY_FILE);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		err_set(e, ERR_CONFIG, "cannot create key file %s: %s", path,
+		    strerror(errno));
+		free(tmp);
+		return -1;
 	}
 	randombytes_buf(key, sizeof(key));
 	/* The umask may have cleared bits, never added any; be explicit. */
@@ -98,22 +106,33 @@ key_create(const char *dir, const char *path, struct err *e)
 	    write_full(fd, key, sizeof(key)) == -1 || fsync(fd) == -1) {
 		err_set(e, ERR_CONFIG, "cannot write key file %s: %s", path,
 		    strerror(errno));
-		sodium_memzero(key, sizeof(key));
 		close(fd);
-		unlink(path);
-		return -1;
+		goto out;
 	}
-	sodium_memzero(key, sizeof(key));
 	if (close(fd) == -1) {
 		err_set(e, ERR_CONFIG, "cannot write key file %s: %s", path,
 		    strerror(errno));
-		unlink(path);
-		return -1;
+		goto out;
 	}
-	if (fsync_dir(dir) == -1)
-		return err_set(e, ERR_CONFIG, "cannot sync directory %s: %s",
-		    dir, strerror(errno));
-	return 0;
+	if (link(tmp, path) == -1) {
+		if (errno == EEXIST)
+			rc = 1;
+		else
+			err_set(e, ERR_CONFIG, "cannot create key file %s: %s",
+			    path, strerror(errno));
+		goto out;
+	}
+	if (fsync_dir(dir) == -1) {
+		err_set(e, ERR_CONFIG, "cannot sync directory %s: %s", dir,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	sodium_memzero(key, sizeof(key));
+	unlink(tmp);
+	free(tmp);
+	return rc;
 }
 
 int

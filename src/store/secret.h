@@ -2,7 +2,8 @@
  * secret.h - secrets at rest: the key file and libsodium secretbox.
  *
  * The key is 32 random bytes in STATE/secret.key, created 0600 on first
- * use. A key file that is group or world accessible, or not exactly 32
+ * use (written and fsync'd under a temporary name, then linked into place,
+ * so concurrent first starts agree on one key). A key file that is group or world accessible, or not exactly 32
  * bytes, is refused (ERR_CONFIG naming the path). A sealed secret is one
  * blob: nonce (24 bytes) || secretbox ciphertext (MAC + message).
  */

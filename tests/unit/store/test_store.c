@@ -179,6 +179,16 @@ test_open_twice(void **state)
 	acct_assert_equal(&a, &b);
 	store_close(&st2);
 	assert_null(st2);
+
+	/* A key file others can read is refused. */
+	p = xasprintf("%s/secret.key", f->dir);
+	assert_int_equal(chmod(p, 0644), 0);
+	assert_int_equal(store_open(&st2, f->dir, &f->e), -1);
+	assert_null(st2);
+	assert_int_equal(f->e.cls, ERR_CONFIG);
+	assert_non_null(strstr(err_msg(&f->e), p));
+	assert_int_equal(chmod(p, 0600), 0);
+	free(p);
 	account_clear(&a);
 	account_clear(&b);
 }
@@ -317,6 +327,9 @@ test_password(void **state)
 	size_t i, len;
 	char *path;
 	sqlite3 *db;
+	sqlite3_stmt *s;
+	unsigned char *blob;
+	size_t blen;
 
 	for (i = 0; i < 4096; i++) {
 		pw[i] = (char)(1 + i % 255);
@@ -364,10 +377,24 @@ test_password(void **state)
 	path = xasprintf("%s/mailpull.db", f->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
-	assert_int_equal(sqlite3_exec(db, "UPDATE accounts SET password = "
-	    "substr(password, 1, 30) || zeroblob(1) || substr(password, 32)",
-	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT password FROM "
+	    "accounts WHERE id = 'p@example.org'", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	blen = (size_t)sqlite3_column_bytes(s, 0);
+	assert_true(blen > 4096);
+	blob = xmalloc(blen);
+	memcpy(blob, sqlite3_column_blob(s, 0), blen);
+	sqlite3_finalize(s);
+	blob[100] ^= 0x01;
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE accounts SET "
+	    "password = ?1 WHERE id = 'p@example.org'", -1, &s, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_bind_blob(s, 1, blob, (int)blen,
+	    SQLITE_STATIC), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+	sqlite3_finalize(s);
 	sqlite3_close(db);
+	free(blob);
 	free(path);
 	assert_int_equal(store_password_get(f->st, "p@example.org", &got,
 	    &len, &f->e), -1);
