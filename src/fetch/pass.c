@@ -1,1 +1,457 @@
-/* placeholder: being written */
+/*
+ * pass.c - the frame of one account pass: lock, credentials, target,
+ * recipients, the durability batch, the run log. The retrieval methods
+ * (pop3_pass.c, ...) do the protocol work and call back into here to
+ * deliver and commit.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "fetch/pass.h"
+#include "fetch/pass_impl.h"
+#include "util/log.h"
+#include "util/xmalloc.h"
+
+#define PASS_LOG_MAX	(256 * 1024)
+#define SPOOL_MEM_MAX	(1024 * 1024)
+#define MESSAGE_MAX	((uint64_t)1 << 30)	/* 1 GiB */
+/* Whole-pass deadline: a floor, plus a slow-but-honest transfer rate. */
+#define DEADLINE_BASE_MS	(120 * 1000)
+#define DEADLINE_MIN_RATE	(32 * 1024)	/* bytes per second */
+
+void
+pass_log(struct pass_ctx *ctx, const char *fmt, ...)
+{
+	char line[1024];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	log_debug("%s: %s", ctx->a->id, line);
+	if (ctx->log.len >= PASS_LOG_MAX - 64)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	if (buf_printf(&ctx->log, "%02d:%02d:%02d.%03ld %s\n", tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, line) == -1)
+		(void)buf_adds(&ctx->log, "(run log truncated)\n");
+}
+
+void
+pass_trace(void *arg, const char *dir, const char *line, size_t len)
+{
+	struct pass_ctx *ctx = arg;
+
+	if (len > 200)
+		pass_log(ctx, "%s: %.200s... (%zu bytes)", dir, line, len);
+	else
+		pass_log(ctx, "%s: %.*s", dir, (int)len, line);
+}
+
+void
+pass_progress(struct pass_ctx *ctx, bool force)
+{
+	int64_t now;
+
+	if (ctx->opts->progress == NULL)
+		return;
+	now = conn_now_ms();
+	if (!force && now - ctx->prog_last_ms < 100)
+		return;
+	ctx->prog_last_ms = now;
+	ctx->opts->progress(ctx->opts->progress_arg, &ctx->prog);
+}
+
+void
+pass_deadline_extend(struct pass_ctx *ctx, unsigned long msgs, uint64_t bytes)
+{
+	int64_t extra;
+
+	extra = (int64_t)(bytes / DEADLINE_MIN_RATE) * 1000 +
+	    (int64_t)msgs * 1000;
+	ctx->deadline_ms = ctx->started_ms + DEADLINE_BASE_MS +
+	    10 * (int64_t)ctx->timeout_ms + extra;
+}
+
+static void
+delivery_key(const struct pass_ctx *ctx, const char *folder,
+    uint64_t uidvalidity, const char *uid, const unsigned char *digest,
+    unsigned char key[DELIVERY_KEY_LEN])
+{
+	crypto_generichash_state h;
+	char v[32];
+	int n;
+
+	n = snprintf(v, sizeof(v), "%llu", (unsigned long long)uidvalidity);
+	crypto_generichash_init(&h, NULL, 0, DELIVERY_KEY_LEN);
+	crypto_generichash_update(&h, (const unsigned char *)ctx->a->id,
+	    strlen(ctx->a->id) + 1);
+	crypto_generichash_update(&h, (const unsigned char *)folder,
+	    strlen(folder) + 1);
+	crypto_generichash_update(&h, (const unsigned char *)v,
+	    (size_t)n + 1);
+	crypto_generichash_update(&h, (const unsigned char *)uid,
+	    strlen(uid) + 1);
+	crypto_generichash_update(&h, digest, SPOOL_DIGEST_LEN);
+	crypto_generichash_final(&h, key, DELIVERY_KEY_LEN);
+}
+
+void
+pass_spool_done(struct pass_ctx *ctx)
+{
+	spool_finish(ctx->spool, ctx->digest);
+}
+
+int
+pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
+    const char *uid, void *cookie, struct err *e)
+{
+	struct delivery d;
+	struct pass_pending *p;
+	char rid[128];
+	size_t i, nperm = 0, nrcpt = 0;
+	struct err de = { 0 };
+
+	if (ctx->nbatch >= PASS_BATCH_MAX)
+		fatalx("pass_deliver: batch full");
+	if (uidvalidity != 0)
+		(void)snprintf(rid, sizeof(rid), "%s/%llu/%s", folder,
+		    (unsigned long long)uidvalidity, uid);
+	else
+		(void)snprintf(rid, sizeof(rid), "%s", uid);
+	memset(&d, 0, sizeof(d));
+	d.account = ctx->a->id;
+	d.server = ctx->a->host;
+	d.protocol = ctx->proto_label;
+	d.remote_id = rid;
+	delivery_key(ctx, folder, uidvalidity, uid, ctx->digest, d.key);
+
+	for (i = 0; ctx->rcpts[i] != NULL; i++) {
+		nrcpt++;
+		if (target_deliver(ctx->target, ctx->spool, ctx->rcpts[i], &d,
+		    &de) == 0)
+			continue;
+		if (de.cls == ERR_PERM) {
+			pass_log(ctx, "message %s refused for %s: %s", rid,
+			    ctx->rcpts[i], err_msg(&de));
+			nperm++;
+			continue;
+		}
+		err_set(e, de.cls == ERR_TEMP ? ERR_TEMP : ERR_LOCAL,
+		    "delivery of message %s to %s failed: %s", rid,
+		    ctx->rcpts[i], err_msg(&de));
+		err_clear(&de);
+		return -1;
+	}
+	err_clear(&de);
+	p = &ctx->batch[ctx->nbatch++];
+	p->folder = xstrdup(folder);
+	p->uidvalidity = uidvalidity;
+	p->uid = xstrdup(uid);
+	p->size = spool_size(ctx->spool);
+	p->cookie = cookie;
+	if (nperm == nrcpt) {
+		/* Parked: kept on the server, shown, never deleted. */
+		p->state = MSG_FAILED;
+		ctx->res->failed++;
+		pass_log(ctx, "message %s parked as failed: every recipient "
+		    "refused it permanently", rid);
+	} else {
+		p->state = MSG_DELIVERED;
+		ctx->res->delivered++;
+		pass_log(ctx, "message %s delivered (%llu bytes)", rid,
+		    (unsigned long long)p->size);
+	}
+	return 0;
+}
+
+bool
+pass_batch_full(const struct pass_ctx *ctx)
+{
+	return ctx->nbatch >= PASS_BATCH_MAX;
+}
+
+static void
+batch_clear(struct pass_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->nbatch; i++) {
+		free(ctx->batch[i].folder);
+		free(ctx->batch[i].uid);
+	}
+	ctx->nbatch = 0;
+}
+
+int
+pass_commit(struct pass_ctx *ctx, pass_committed_fn done, void *arg,
+    struct err *e)
+{
+	int64_t now = time(NULL);
+	size_t i;
+
+	if (ctx->nbatch == 0)
+		return 0;
+	/* Durability barrier, in order: the target, then the journal. */
+	if (target_sync(ctx->target, e) == -1) {
+		err_prefix(e, "syncing the target");
+		batch_clear(ctx);
+		return -1;
+	}
+	if (store_begin(ctx->st, e) == -1)
+		goto fail;
+	for (i = 0; i < ctx->nbatch; i++) {
+		struct pass_pending *p = &ctx->batch[i];
+
+		if (store_msg_set(ctx->st, ctx->a->id, p->folder,
+		    p->uidvalidity, p->uid, p->state, p->size, now, e) == -1) {
+			store_rollback(ctx->st);
+			goto fail;
+		}
+	}
+	if (store_commit(ctx->st, e) == -1) {
+		store_rollback(ctx->st);
+		goto fail;
+	}
+	if (done != NULL)
+		for (i = 0; i < ctx->nbatch; i++)
+			done(arg, &ctx->batch[i]);
+	batch_clear(ctx);
+	return 0;
+fail:
+	err_prefix(e, "recording deliveries in the store");
+	if (e != NULL)
+		e->cls = ERR_LOCAL;
+	batch_clear(ctx);
+	return -1;
+}
+
+/* "a, b ,c" into qualified addresses; bare names take the account's
+ * domain. */
+static char **
+parse_rcpts(const struct account *a)
+{
+	const char *dom = strrchr(a->id, '@');
+	char **v = NULL, *copy, *tok, *save = NULL;
+	size_t n = 0;
+
+	dom = dom != NULL ? dom + 1 : "localhost";
+	if (a->deliver_to == NULL || a->deliver_to[0] == '\0') {
+		v = xcalloc(2, sizeof(*v));
+		v[0] = xstrdup(a->id);
+		return v;
+	}
+	copy = xstrdup(a->deliver_to);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		size_t len;
+
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		len = strlen(tok);
+		while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+			tok[--len] = '\0';
+		if (len == 0)
+			continue;
+		v = xreallocarray(v, n + 2, sizeof(*v));
+		v[n++] = strchr(tok, '@') != NULL ? xstrdup(tok) :
+		    xasprintf("%s@%s", tok, dom);
+		v[n] = NULL;
+	}
+	free(copy);
+	if (v == NULL) {
+		v = xcalloc(2, sizeof(*v));
+		v[0] = xstrdup(a->id);
+	}
+	return v;
+}
+
+static void
+free_rcpts(char ***vp)
+{
+	char **v = *vp;
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+	*vp = NULL;
+}
+
+void
+pass_result_clear(struct pass_result *r)
+{
+	free(r->msg);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+summary_line(const struct pass_ctx *ctx, char *out, size_t cap)
+{
+	const struct pass_result *r = ctx->res;
+	int n;
+
+	n = snprintf(out, cap, "%lu on server, %lu new delivered (%llu bytes), "
+	    "%lu deleted, %lu kept", r->on_server, r->delivered,
+	    (unsigned long long)r->bytes, r->deleted, r->kept);
+	if (n > 0 && (size_t)n < cap && r->failed > 0)
+		n += snprintf(out + n, cap - (size_t)n, ", %lu failed",
+		    r->failed);
+	if (n > 0 && (size_t)n < cap && r->skipped > 0)
+		(void)snprintf(out + n, cap - (size_t)n,
+		    ", %lu left for the next pass", r->skipped);
+}
+
+int
+pass_run(struct store *st, const struct account *a,
+    const struct pass_opts *opts, struct pass_result *res)
+{
+	struct pass_ctx ctx;
+	struct err e = { 0 };
+	struct run_rec run;
+	char *target = NULL, *tmpdir = NULL, summary[512];
+	int rc = -1, locked = 0;
+
+	memset(res, 0, sizeof(*res));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.st = st;
+	ctx.a = a;
+	ctx.opts = opts;
+	ctx.res = res;
+	buf_init(&ctx.log, PASS_LOG_MAX);
+	ctx.started_ms = conn_now_ms();
+	ctx.timeout_ms = (a->timeout > 0 ? a->timeout : 30) * 1000;
+	pass_deadline_extend(&ctx, 0, 0);
+	ctx.prog.account = a->id;
+	ctx.prog.phase = "starting";
+	memset(&run, 0, sizeof(run));
+	run.started = time(NULL);
+
+	switch (store_lock(st, a->id, opts->wait_lock, &e)) {
+	case 1:
+		locked = 1;
+		break;
+	case 0:
+		res->cls = ERR_BUSY;
+		res->msg = xstrdup(err_msg(&e));
+		err_clear(&e);
+		buf_free(&ctx.log);
+		return -1;
+	default:
+		goto fail;
+	}
+	pass_log(&ctx, "pass started: %s %s:%d (%s), user %s, policy %s",
+	    account_proto_name(a->proto), a->host, account_port(a),
+	    account_security_name(a->security), a->user,
+	    account_policy_name(a->policy));
+	if (!a->verify)
+		pass_log(&ctx, "TLS certificate verification is OFF for this "
+		    "account");
+	if (store_password_get(st, a->id, &ctx.password, &ctx.password_len,
+	    &e) == -1)
+		goto fail;
+	target = a->target != NULL && a->target[0] != '\0' ?
+	    xstrdup(a->target) :
+	    xasprintf("maildir:%s/mail/%%u/Maildir", store_state_dir(st));
+	if (target_uri_parse(target, &ctx.turi, &e) == -1 ||
+	    target_open(&ctx.target, &ctx.turi, &e) == -1)
+		goto fail;
+	ctx.rcpts = parse_rcpts(a);
+	tmpdir = xasprintf("%s/tmp", store_state_dir(st));
+	if (mkdir(tmpdir, 0700) == -1 && errno != EEXIST) {
+		err_set(&e, ERR_LOCAL, "cannot create %s: %s", tmpdir,
+		    strerror(errno));
+		goto fail;
+	}
+	ctx.spool = spool_create(tmpdir, SPOOL_MEM_MAX, MESSAGE_MAX);
+	pass_log(&ctx, "target %s, recipients: %s%s", target, ctx.rcpts[0],
+	    ctx.rcpts[1] != NULL ? " and more" : "");
+
+	switch (a->proto) {
+	case ACCT_POP3:
+		rc = pop3_pass_run(&ctx, &e);
+		break;
+	default:
+		rc = err_set(&e, ERR_CONFIG, "protocol %s is not supported "
+		    "yet", account_proto_name(a->proto));
+		break;
+	}
+	/* Whatever happened, what was delivered gets recorded (no deletes). */
+	if (ctx.nbatch > 0) {
+		struct err ce = { 0 };
+
+		if (pass_commit(&ctx, NULL, NULL, &ce) == -1) {
+			pass_log(&ctx, "error: %s", err_msg(&ce));
+			if (rc == 0) {
+				rc = -1;
+				err_set(&e, ce.cls, "%s", err_msg(&ce));
+			}
+		}
+		err_clear(&ce);
+	}
+	if (rc == 0)
+		goto done;
+fail:
+	rc = -1;
+	if (e.cls == ERR_NONE)
+		e.cls = ERR_INTERNAL;
+	res->cls = e.cls;
+	res->msg = xstrdup(err_msg(&e));
+	pass_log(&ctx, "%s error: %s", err_class_name(e.cls), err_msg(&e));
+done:
+	res->elapsed_ms = conn_now_ms() - ctx.started_ms;
+	summary_line(&ctx, summary, sizeof(summary));
+	pass_log(&ctx, "pass finished in %lld ms: %s", (long long)res->elapsed_ms,
+	    summary);
+	if (locked) {
+		struct err se = { 0 };
+
+		run.finished = time(NULL);
+		run.cls = rc == 0 ? ERR_NONE : res->cls;
+		run.summary = rc == 0 ? xstrdup(summary) :
+		    xasprintf("%s error: %s", err_class_name(res->cls),
+		    res->msg);
+		run.log = buf_detach(&ctx.log);
+		if (store_run_add(st, a->id, &run, &se) == -1)
+			log_warnx("%s: cannot save the run log: %s", a->id,
+			    err_msg(&se));
+		err_clear(&se);
+		if (rc == 0)
+			log_syslog(LOG_INFO, "%s: %s", a->id, summary);
+		else
+			log_syslog(LOG_WARNING, "%s: %s", a->id, run.summary);
+		free(run.summary);
+		free(run.log);
+		store_unlock(st, a->id);
+	}
+	batch_clear(&ctx);
+	if (ctx.password != NULL)
+		store_secret_free(&ctx.password, ctx.password_len);
+	spool_free(&ctx.spool);
+	target_close(&ctx.target);
+	target_uri_clear(&ctx.turi);
+	free_rcpts(&ctx.rcpts);
+	buf_free(&ctx.log);
+	free(target);
+	free(tmpdir);
+	err_clear(&e);
+	return rc;
+}

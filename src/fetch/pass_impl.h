@@ -1,0 +1,88 @@
+/*
+ * pass_impl.h - what pass.c shares with the retrieval methods (pop3_pass.c,
+ * later imap_pass.c). Private to src/fetch/.
+ *
+ * A method connects, authenticates and lists; for each message it wants it
+ * fills ctx->spool and calls pass_deliver(); after pass_commit() it may
+ * issue the destructive command for exactly the identities pass_commit()
+ * handed back as committed.
+ */
+#ifndef MP_PASS_IMPL_H
+#define MP_PASS_IMPL_H
+
+#include "common.h"
+#include "deliver/target.h"
+#include "fetch/pass.h"
+#include "net/conn.h"
+#include "util/buf.h"
+#include "util/spool.h"
+
+#define PASS_BATCH_MAX 64	/* deliveries per durability batch */
+
+struct pass_pending {
+	char *folder;
+	uint64_t uidvalidity;
+	char *uid;
+	uint64_t size;
+	enum msg_state state;
+	void *cookie;		/* method data: e.g. POP3 message number */
+};
+
+struct pass_ctx {
+	struct store *st;
+	const struct account *a;
+	const struct pass_opts *opts;
+	struct pass_result *res;
+	struct buf log;			/* run log text */
+	struct spool *spool;
+	struct target_uri turi;
+	struct target *target;
+	char **rcpts;			/* local recipients, NULL-terminated */
+	char *password;
+	size_t password_len;
+	const char *proto_label;	/* "POP3", "POP3S", ... */
+	int64_t started_ms;
+	int64_t deadline_ms;
+	int timeout_ms;
+	/* the current durability batch */
+	struct pass_pending batch[PASS_BATCH_MAX];
+	size_t nbatch;
+	bool stop;			/* a temporary failure: stop fetching */
+	unsigned char digest[SPOOL_DIGEST_LEN];	/* of the spooled message */
+	struct pass_progress prog;
+	int64_t prog_last_ms;
+};
+
+/* Append a time-stamped line to the run log (and debug log). */
+void pass_log(struct pass_ctx *, const char *, ...) MP_PRINTF(2, 3);
+/* Wire trace sink for pp (only when verbose). */
+void pass_trace(void *arg, const char *dir, const char *line, size_t len);
+void pass_progress(struct pass_ctx *, bool force);
+
+/* The spooled message is complete: compute ctx->digest. */
+void pass_spool_done(struct pass_ctx *);
+/*
+ * Deliver the spooled message (after pass_spool_done) (already finished) to every recipient.
+ * Returns 0 when delivered (it joins the batch, state DELIVERED, or FAILED
+ * when parked after a permanent refusal: both are committed), -1 when the
+ * pass must stop (temporary or local failure: err set; nothing recorded).
+ */
+int pass_deliver(struct pass_ctx *, const char *folder, uint64_t uidvalidity,
+    const char *uid, void *cookie, struct err *);
+/*
+ * Make the batch durable: target_sync, then one store transaction. On
+ * success calls done(arg, pending) for each committed entry (so the method
+ * can queue its DELE), then empties the batch. -1: nothing may be deleted.
+ */
+typedef void (*pass_committed_fn)(void *arg, const struct pass_pending *);
+int pass_commit(struct pass_ctx *, pass_committed_fn done, void *arg,
+    struct err *);
+bool pass_batch_full(const struct pass_ctx *);
+/* Extend the whole-pass deadline once the amount of work is known. */
+void pass_deadline_extend(struct pass_ctx *, unsigned long msgs,
+    uint64_t bytes);
+
+/* Retrieval methods. */
+int pop3_pass_run(struct pass_ctx *, struct err *);
+
+#endif
