@@ -1,0 +1,1 @@
+"""Integration test harness for mailpull (Python 3 standard library only)."""
