@@ -689,7 +689,9 @@ p3_fetch(struct p3 *s, struct err *e)
 			    want[next++];
 			outstanding++;
 		}
-		if (pp_pending_count(pop3_pp(s->eng)) == 0)
+		/* The engine pops RETR at its status line; the data follows,
+		 * so our own count of outstanding RETRs decides. */
+		if (outstanding == 0 && pp_pending_count(pop3_pp(s->eng)) == 0)
 			break;
 		if (p3_event(s, &ev, e) == -1)
 			goto out;
