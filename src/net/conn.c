@@ -89,19 +89,30 @@ conn_strerror(int errnum, char *buf, size_t len)
 	return s;
 }
 
-/* The OpenSSL error queue as one line (most recent reason), then empty. */
+/* The OpenSSL error queue as one line, oldest first ("; " between
+ * entries, bounded by len), then empty. */
 static const char *
 conn_ssl_errors(char *buf, size_t len)
 {
-	unsigned long code, last = 0;
+	unsigned long code;
+	char one[256];
+	size_t used = 0;
+	int w;
 
-	while ((code = ERR_get_error()) != 0)
-		last = code;
-	if (last == 0) {
-		(void)snprintf(buf, len, "unknown TLS error");
-		return buf;
+	buf[0] = '\0';
+	while ((code = ERR_get_error()) != 0) {
+		if (used + 1 >= len)
+			continue;	/* keep draining the queue */
+		ERR_error_string_n(code, one, sizeof(one));
+		w = snprintf(buf + used, len - used, "%s%s",
+		    used > 0 ? "; " : "", one);
+		if (w < 0 || (size_t)w >= len - used)
+			used = len - 1;
+		else
+			used += (size_t)w;
 	}
-	ERR_error_string_n(last, buf, len);
+	if (buf[0] == '\0')
+		(void)snprintf(buf, len, "unknown TLS error");
 	return buf;
 }
 
@@ -463,7 +474,7 @@ int
 conn_starttls(struct conn *c, const struct tls_opts *opts, struct err *e)
 {
 	const char *name;
-	char ebuf[256], hp[300];
+	char ebuf[512], hp[300];
 	BIO_METHOD *meth;
 	BIO *bio;
 	bool ip, verify;
@@ -614,7 +625,7 @@ conn_set_deadline(struct conn *c, int64_t deadline_ms)
 static ssize_t
 conn_tls_read(struct conn *c, void *p, size_t n, struct err *e)
 {
-	char ebuf[256], hp[300];
+	char ebuf[512], hp[300];
 	int r, serr, saved;
 
 	if (n > INT_MAX)
@@ -683,7 +694,7 @@ conn_read(struct conn *c, void *p, size_t n, struct err *e)
 static int
 conn_tls_write(struct conn *c, const char *p, size_t n, struct err *e)
 {
-	char ebuf[256], hp[300];
+	char ebuf[512], hp[300];
 	int r, serr, saved;
 	size_t chunk;
 
