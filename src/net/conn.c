@@ -33,6 +33,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct conn {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	char tls_info[128];
+	bool tls_failed;	/* fatal TLS error: no close_notify */
 };
 
 int64_t
@@ -266,22 +268,18 @@ conn_bio_destroy(BIO *b)
 	return 1;
 }
 
-static BIO_METHOD *conn_bio_method_cache;
+static BIO_METHOD *conn_bio_meth;
+static pthread_once_t conn_bio_once = PTHREAD_ONCE_INIT;
 
-/* Built once; BIO_METHOD creation is idempotent enough that a rare race
- * between two first handshakes only leaks one small method, never breaks. */
-static BIO_METHOD *
-conn_bio_method(void)
+static void
+conn_bio_method_init(void)
 {
 	BIO_METHOD *m;
 
-	if ((m = __atomic_load_n(&conn_bio_method_cache,
-	    __ATOMIC_ACQUIRE)) != NULL)
-		return m;
 	m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(),
 	    "mailpull socket");
 	if (m == NULL)
-		return NULL;
+		return;
 	if (BIO_meth_set_write(m, conn_bio_write) != 1 ||
 	    BIO_meth_set_read(m, conn_bio_read) != 1 ||
 	    BIO_meth_set_puts(m, conn_bio_puts) != 1 ||
@@ -289,10 +287,18 @@ conn_bio_method(void)
 	    BIO_meth_set_create(m, conn_bio_create) != 1 ||
 	    BIO_meth_set_destroy(m, conn_bio_destroy) != 1) {
 		BIO_meth_free(m);
-		return NULL;
+		return;
 	}
-	__atomic_store_n(&conn_bio_method_cache, m, __ATOMIC_RELEASE);
-	return m;
+	conn_bio_meth = m;
+}
+
+/* Built once per process (workers are threads); NULL if OpenSSL failed. */
+static BIO_METHOD *
+conn_bio_method(void)
+{
+	if (pthread_once(&conn_bio_once, conn_bio_method_init) != 0)
+		return NULL;
+	return conn_bio_meth;
 }
 
 /* Connect one address within step_end. 0, or -1 with errno/err set. */
@@ -575,6 +581,7 @@ conn_starttls(struct conn *c, const struct tls_opts *opts, struct err *e)
 		    conn_ssl_errors(ebuf, sizeof(ebuf)));
 		goto fail;
 	}
+	c->tls_failed = false;
 	(void)snprintf(c->tls_info, sizeof(c->tls_info), "%s %s",
 	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
 	ERR_clear_error();
@@ -656,9 +663,11 @@ conn_tls_read(struct conn *c, void *p, size_t n, struct err *e)
 		if (serr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
 			if (saved == 0)
 				return 0;
+			c->tls_failed = true;
 			return err_set(e, ERR_CONNECT, "read from %s: %s", hp,
 			    conn_strerror(saved, ebuf, sizeof(ebuf)));
 		}
+		c->tls_failed = true;
 		return err_set(e, ERR_TLS, "TLS read from %s: %s", hp,
 		    conn_ssl_errors(ebuf, sizeof(ebuf)));
 	}
@@ -721,6 +730,7 @@ conn_tls_write(struct conn *c, const char *p, size_t n, struct err *e)
 			continue;
 		}
 		conn_hostport(c, hp, sizeof(hp));
+		c->tls_failed = true;
 		if (serr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
 			return err_set(e, ERR_CONNECT, "write to %s: %s", hp,
 			    saved != 0 ? conn_strerror(saved, ebuf,
@@ -728,6 +738,7 @@ conn_tls_write(struct conn *c, const char *p, size_t n, struct err *e)
 		if (serr == SSL_ERROR_ZERO_RETURN)
 			return err_set(e, ERR_CONNECT,
 			    "write to %s: connection closed", hp);
+		c->tls_failed = true;
 		return err_set(e, ERR_TLS, "TLS write to %s: %s", hp,
 		    conn_ssl_errors(ebuf, sizeof(ebuf)));
 	}
@@ -785,7 +796,8 @@ conn_free(struct conn **cp)
 	if (c->ssl != NULL) {
 		/* Best effort close_notify: one non-blocking attempt, no
 		 * waiting for the peer's. */
-		(void)SSL_shutdown(c->ssl);
+		if (!c->tls_failed)
+			(void)SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 	}
 	SSL_CTX_free(c->ctx);
