@@ -66,6 +66,7 @@ static const char *const migrations[] = {
 	"  size INTEGER,"
 	"  first_seen INTEGER,"
 	"  delivered_at INTEGER,"
+	"  msgid TEXT,"		/* Message-ID, to re-identify (IMAP) */
 	"  PRIMARY KEY(account, folder, uidvalidity, uid)"
 	");"
 	"CREATE TABLE folders ("
@@ -108,6 +109,8 @@ enum stmt_id {
 	STMT_MSG_SET,
 	STMT_MSG_FORGET,
 	STMT_MSG_FORGET_OTHER,
+	STMT_MSG_SET_MSGID,
+	STMT_MSG_LOAD_OTHER,
 	STMT_FOLDER_GET,
 	STMT_FOLDER_SET,
 	STMT_RUN_ADD,
@@ -167,6 +170,13 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_MSG_FORGET_OTHER] =
 	    "DELETE FROM messages WHERE account = ?1 AND folder = ?2 AND "
 	    "uidvalidity <> ?3",
+	[STMT_MSG_SET_MSGID] =
+	    "UPDATE messages SET msgid = ?5 WHERE account = ?1 AND "
+	    "folder = ?2 AND uidvalidity = ?3 AND uid = ?4",
+	[STMT_MSG_LOAD_OTHER] =
+	    "SELECT uid, state, size, first_seen, delivered_at, msgid "
+	    "FROM messages WHERE account = ?1 AND folder = ?2 AND "
+	    "uidvalidity <> ?3 ORDER BY uid COLLATE BINARY",
 	[STMT_FOLDER_GET] =
 	    "SELECT uidvalidity FROM folders WHERE account = ?1 AND "
 	    "folder = ?2",
@@ -928,10 +938,13 @@ msg_bind_key(sqlite3_stmt *s, const char *acct, const char *folder,
 	return rc;
 }
 
-int
-store_msg_load(struct store *st, const char *acct, const char *folder,
-    uint64_t uidvalidity, struct msg_rec **recs_r, size_t *n_r,
-    struct err *e)
+static int write_done(struct store *, sqlite3_stmt *, struct err *,
+    const char *, const char *);
+
+static int
+msg_load(struct store *st, enum stmt_id id, const char *acct,
+    const char *folder, uint64_t uidvalidity, struct msg_rec **recs_r,
+    size_t *n_r, struct err *e)
 {
 	sqlite3_stmt *s;
 	struct msg_rec *recs = NULL, *r;
@@ -940,7 +953,7 @@ store_msg_load(struct store *st, const char *acct, const char *folder,
 
 	*recs_r = NULL;
 	*n_r = 0;
-	if ((s = stmt_get(st, STMT_MSG_LOAD, e)) == NULL)
+	if ((s = stmt_get(st, id, e)) == NULL)
 		return -1;
 	if (msg_bind_key(s, acct, folder, uidvalidity) != SQLITE_OK) {
 		stmt_done(s);
@@ -959,6 +972,7 @@ store_msg_load(struct store *st, const char *acct, const char *folder,
 		r->size = (uint64_t)sqlite3_column_int64(s, 2);
 		r->first_seen = sqlite3_column_int64(s, 3);
 		r->delivered_at = sqlite3_column_int64(s, 4);
+		r->msgid = id == STMT_MSG_LOAD_OTHER ? col_text(s, 5) : NULL;
 	}
 	if (rc != SQLITE_DONE) {
 		db_fail(st, e, "loading journal of %s", acct);
@@ -972,6 +986,41 @@ store_msg_load(struct store *st, const char *acct, const char *folder,
 	return 0;
 }
 
+int
+store_msg_load(struct store *st, const char *acct, const char *folder,
+    uint64_t uidvalidity, struct msg_rec **recs_r, size_t *n_r,
+    struct err *e)
+{
+	return msg_load(st, STMT_MSG_LOAD, acct, folder, uidvalidity, recs_r,
+	    n_r, e);
+}
+
+int
+store_msg_load_other_validity(struct store *st, const char *acct,
+    const char *folder, uint64_t uidvalidity, struct msg_rec **recs_r,
+    size_t *n_r, struct err *e)
+{
+	return msg_load(st, STMT_MSG_LOAD_OTHER, acct, folder, uidvalidity,
+	    recs_r, n_r, e);
+}
+
+int
+store_msg_set_msgid(struct store *st, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid, const char *msgid, struct err *e)
+{
+	sqlite3_stmt *s;
+
+	if ((s = stmt_get(st, STMT_MSG_SET_MSGID, e)) == NULL)
+		return -1;
+	if ((msg_bind_key(s, acct, folder, uidvalidity) |
+	    bind_text(s, 4, uid) | bind_text(s, 5, msgid)) != SQLITE_OK) {
+		stmt_done(s);
+		return db_fail(st, e, "recording Message-ID (account %s)",
+		    acct);
+	}
+	return write_done(st, s, e, "recording Message-ID", acct);
+}
+
 void
 store_msg_free(struct msg_rec **recs, size_t n)
 {
@@ -979,8 +1028,10 @@ store_msg_free(struct msg_rec **recs, size_t n)
 
 	if (*recs == NULL)
 		return;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		free((*recs)[i].uid);
+		free((*recs)[i].msgid);
+	}
 	free(*recs);
 	*recs = NULL;
 }

@@ -66,7 +66,8 @@ struct msg_rec {
 	enum msg_state state;
 	int64_t first_seen;	/* unix time first seen on the server */
 	int64_t delivered_at;
-	uint64_t size;
+	uint64_t size;		/* IMAP: RFC822.SIZE; POP3: bytes delivered */
+	char *msgid;		/* only from store_msg_load_other_validity */
 };
 
 /* Load every journal entry of (account, folder, uidvalidity) into an array
@@ -93,6 +94,14 @@ int store_msg_forget(struct store *, const char *acct, const char *folder,
 /* Forget every entry of (acct, folder) whose uidvalidity differs. */
 int store_msg_forget_other_validity(struct store *, const char *acct,
     const char *folder, uint64_t uidvalidity, struct err *);
+/* Entries of (acct, folder) under any other UIDVALIDITY, with their
+ * Message-IDs: what a UIDVALIDITY change re-identifies against. */
+int store_msg_load_other_validity(struct store *, const char *acct,
+    const char *folder, uint64_t uidvalidity, struct msg_rec **recs_r,
+    size_t *n_r, struct err *);
+/* Remember the Message-ID of a recorded message (NULL clears it). */
+int store_msg_set_msgid(struct store *, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid, const char *msgid, struct err *);
 /* IMAP: remember the folder's last UIDVALIDITY (0 when never seen). */
 int store_folder_get(struct store *, const char *acct, const char *folder,
     uint64_t *uidvalidity_r, struct err *);
