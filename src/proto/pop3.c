@@ -8,6 +8,7 @@
 #include "proto/pop3.h"
 #include "proto/pp.h"
 #include "util/line.h"
+#include "util/log.h"
 #include "util/strnum.h"
 #include "util/xmalloc.h"
 
@@ -76,7 +77,7 @@ pop3_create(void)
 	p->mode = POP3_MODE_STATUS;
 	/* RFC 1939 section 4: the server speaks first. */
 	if (pp_expect(&p->pp, POP3_GREETING) == -1)
-		abort();
+		fatalx("pop3_create: cannot expect the greeting");
 	return p;
 }
 

@@ -100,7 +100,8 @@ exchange(const char *const *cmds, size_t ncmds, const char *in, size_t len,
 	}
 	r = feed(p, in, len, step, &t, &cause);
 	if (r != want_r)
-		fail_msg("r %d step %zu in \"%.*s\"", r, step, (int)MP_MIN(len, 40), in);
+		fail_msg("r %d step %zu in \"%.*s\"", r, step,
+		    (int)MP_MIN(len, 40), in);
 	if (cause_r != NULL)
 		*cause_r = cause;
 	pop3_free(&p);
@@ -128,7 +129,8 @@ check_all_steps(const char *const *cmds, size_t ncmds, const char *in,
 static void
 test_greeting(void **state)
 {
-	static const char in[] = "+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\r\n";
+	static const char in[] =
+	    "+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\r\n";
 	char stamp[128];
 	struct pop3 *p = pop3_create();
 	struct pop3_event ev;
@@ -315,7 +317,8 @@ test_err_codes(void **state)
 		{ "-ERR [SYS/PERM] gone\r\n", POP3_CODE_SYS_PERM, NULL },
 		{ "-ERR [AUTH] bad password\r\n", POP3_CODE_AUTH, NULL },
 		{ "-ERR [auth] lower case\r\n", POP3_CODE_AUTH, NULL },
-		{ "-ERR [SYS/TEMP/QUOTA] deeper\r\n", POP3_CODE_SYS_TEMP, NULL },
+		{ "-ERR [SYS/TEMP/QUOTA] deeper\r\n", POP3_CODE_SYS_TEMP,
+		    NULL },
 		{ "-ERR [SYS] parent only\r\n", POP3_CODE_OTHER, NULL },
 		{ "-ERR [AUTHX] prefix\r\n", POP3_CODE_OTHER, NULL },
 		{ "-ERR [UTF8] other\r\n", POP3_CODE_OTHER, NULL },
