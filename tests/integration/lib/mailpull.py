@@ -54,6 +54,33 @@ def _tail(s, n=4000):
     return s if s.endswith("\n") or not s else s + "\n"
 
 
+_SUBREAPER = None
+
+
+def _become_subreaper():
+    """PR_SET_CHILD_SUBREAPER, so a grandchild whose parent exits is
+    reparented to us and we can wait4() it."""
+    global _SUBREAPER
+    if _SUBREAPER is None:
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            _SUBREAPER = libc.prctl(36, 1, 0, 0, 0) == 0
+        except Exception:
+            _SUBREAPER = False
+    return _SUBREAPER
+
+
+# Why the detour through sh: on Linux ru_maxrss survives execve (the old
+# address space's high-water mark is kept), and subprocess forks/vforks
+# this Python process, whose RSS (tens of MB with the corpus loaded) would
+# then be the "peak RSS" of every mailpull run. sh is small: it forks,
+# the child execs mailpull with sh's small mark, sh prints the pid and
+# exits, and mailpull is reparented to us (subreaper) for wait4.
+_LAUNCH = ('pidfile=$1; shift; exec 4<&0; "$@" <&4 4<&- & '
+           'echo $! > "$pidfile"')
+
+
 class Proc:
     """A started mailpull process (for the crash and concurrency tests)."""
 
@@ -62,34 +89,61 @@ class Proc:
         self._out = tempfile.TemporaryFile()
         self._err = tempfile.TemporaryFile()
         self.start = time.monotonic()
-        self.p = subprocess.Popen(
-            argv, env=env, cwd=cwd,
-            stdin=subprocess.PIPE if stdin_bytes is not None
-            else subprocess.DEVNULL,
-            stdout=self._out, stderr=self._err)
-        if stdin_bytes is not None:
-            try:
-                self.p.stdin.write(stdin_bytes)
-            except BrokenPipeError:
-                pass
-            self.p.stdin.close()
         self.result = None
+        stdin = (subprocess.PIPE if stdin_bytes is not None
+                 else subprocess.DEVNULL)
+        if _become_subreaper():
+            fd, pidfile = tempfile.mkstemp(prefix="mailpull-pid-")
+            os.close(fd)
+            try:
+                sh = subprocess.Popen(
+                    ["/bin/sh", "-c", _LAUNCH, "sh", pidfile] + list(argv),
+                    env=env, cwd=cwd, stdin=stdin, stdout=self._out,
+                    stderr=self._err)
+                self._write_stdin(sh, stdin_bytes)
+                sh.wait()
+                with open(pidfile, "rb") as f:
+                    pid = f.read().strip()
+            finally:
+                os.unlink(pidfile)
+            if not pid:
+                raise RuntimeError("could not start %s" % argv)
+            self._pid = int(pid)
+            self.p = None
+        else:
+            self.p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=stdin,
+                                      stdout=self._out, stderr=self._err)
+            self._pid = self.p.pid
+            self._write_stdin(self.p, stdin_bytes)
+
+    @staticmethod
+    def _write_stdin(p, data):
+        if data is None:
+            return
+        try:
+            p.stdin.write(data)
+        except BrokenPipeError:
+            pass
+        try:
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
 
     @property
     def pid(self):
-        return self.p.pid
+        return self._pid
 
     def kill(self, sig=signal.SIGKILL):
         if self.result is None:
             try:
-                os.kill(self.p.pid, sig)
+                os.kill(self._pid, sig)
             except ProcessLookupError:
                 pass
 
     def poll(self):
         if self.result is not None:
             return self.result
-        pid, status, ru = os.wait4(self.p.pid, os.WNOHANG)
+        pid, status, ru = os.wait4(self._pid, os.WNOHANG)
         if pid == 0:
             return None
         return self._finish(status, ru, False)
@@ -102,16 +156,18 @@ class Proc:
                 return r
             if time.monotonic() > deadline:
                 self.kill()
-                _, status, ru = os.wait4(self.p.pid, 0)
+                _, status, ru = os.wait4(self._pid, 0)
                 return self._finish(status, ru, True)
             time.sleep(0.01)
         return self.result
 
     def _finish(self, status, ru, timed_out):
         secs = time.monotonic() - self.start
-        # tell Popen the child is gone so it never waits on a reused pid
-        self.p.returncode = os.waitstatus_to_exitcode(status)
-        code = self.p.returncode
+        code = os.waitstatus_to_exitcode(status)
+        if self.p is not None:
+            # tell Popen the child is gone: it must never wait on a reused
+            # pid
+            self.p.returncode = code
         self._out.seek(0)
         self._err.seek(0)
         out, err = self._out.read(), self._err.read()
