@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -164,7 +165,11 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 	p->folder = xstrdup(folder);
 	p->uidvalidity = uidvalidity;
 	p->uid = xstrdup(uid);
-	p->size = spool_size(ctx->spool);
+	p->size = ctx->cur_remote_size != 0 ? ctx->cur_remote_size :
+	    spool_size(ctx->spool);
+	p->msgid = ctx->cur_msgid;
+	ctx->cur_msgid = NULL;
+	ctx->cur_remote_size = 0;
 	p->cookie = cookie;
 	if (nperm == nrcpt) {
 		/* Parked: kept on the server, shown, never deleted. */
@@ -182,6 +187,64 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 }
 
 bool
+pass_delete_now(const struct account *a, int64_t first_seen)
+{
+	if (a->policy == POLICY_DELETE)
+		return true;
+	if (a->policy == POLICY_KEEP_DAYS)
+		return time(NULL) - first_seen >= (int64_t)a->keep_days * 86400;
+	return false;
+}
+
+int
+pass_msgid_extract(const char *hdr, size_t len, char *out, size_t cap)
+{
+	size_t i = 0, o = 0;
+	bool found = false;
+
+	/* Find "Message-ID:" at the start of a line within the header. */
+	while (i < len) {
+		if (len - i >= 11 && strncasecmp(hdr + i, "Message-ID:", 11) == 0) {
+			i += 11;
+			found = true;
+			break;
+		}
+		if (hdr[i] == '\n' || (hdr[i] == '\r' && i + 1 < len &&
+		    hdr[i + 1] == '\n'))
+			break;	/* empty line: end of header */
+		while (i < len && hdr[i] != '\n')
+			i++;
+		i++;
+	}
+	if (!found || cap == 0)
+		return -1;
+	/* Unfold: continue over lines starting with white space. */
+	for (; i < len; i++) {
+		char c = hdr[i];
+
+		if (c == '\r')
+			continue;
+		if (c == '\n') {
+			if (i + 1 < len && (hdr[i + 1] == ' ' ||
+			    hdr[i + 1] == '\t'))
+				continue;
+			break;
+		}
+		if ((c == ' ' || c == '\t') && o == 0)
+			continue;
+		if ((unsigned char)c < 0x20)
+			continue;
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = c;
+	}
+	while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+		o--;
+	out[o] = '\0';
+	return o > 0 ? 0 : -1;
+}
+
+bool
 pass_batch_full(const struct pass_ctx *ctx)
 {
 	return ctx->nbatch >= PASS_BATCH_MAX;
@@ -195,6 +258,7 @@ batch_clear(struct pass_ctx *ctx)
 	for (i = 0; i < ctx->nbatch; i++) {
 		free(ctx->batch[i].folder);
 		free(ctx->batch[i].uid);
+		free(ctx->batch[i].msgid);
 	}
 	ctx->nbatch = 0;
 }
@@ -220,7 +284,10 @@ pass_commit(struct pass_ctx *ctx, pass_committed_fn done, void *arg,
 		struct pass_pending *p = &ctx->batch[i];
 
 		if (store_msg_set(ctx->st, ctx->a->id, p->folder,
-		    p->uidvalidity, p->uid, p->state, p->size, now, e) == -1) {
+		    p->uidvalidity, p->uid, p->state, p->size, now, e) == -1 ||
+		    (p->msgid != NULL && store_msg_set_msgid(ctx->st,
+		    ctx->a->id, p->folder, p->uidvalidity, p->uid, p->msgid,
+		    e) == -1)) {
 			store_rollback(ctx->st);
 			goto fail;
 		}
@@ -389,6 +456,9 @@ pass_run(struct store *st, const struct account *a,
 	case ACCT_POP3:
 		rc = pop3_pass_run(&ctx, &e);
 		break;
+	case ACCT_IMAP:
+		rc = imap_pass_run(&ctx, &e);
+		break;
 	default:
 		rc = err_set(&e, ERR_CONFIG, "protocol %s is not supported "
 		    "yet", account_proto_name(a->proto));
@@ -443,6 +513,7 @@ done:
 		store_unlock(st, a->id);
 	}
 	batch_clear(&ctx);
+	free(ctx.cur_msgid);
 	if (ctx.password != NULL)
 		store_secret_free(&ctx.password, ctx.password_len);
 	spool_free(&ctx.spool);

@@ -25,6 +25,7 @@ struct pass_pending {
 	char *uid;
 	uint64_t size;
 	enum msg_state state;
+	char *msgid;		/* Message-ID to remember, or NULL */
 	void *cookie;		/* method data: e.g. POP3 message number */
 };
 
@@ -49,6 +50,9 @@ struct pass_ctx {
 	size_t nbatch;
 	bool stop;			/* a temporary failure: stop fetching */
 	unsigned char digest[SPOOL_DIGEST_LEN];	/* of the spooled message */
+	/* set by the method before pass_deliver(), reset by it */
+	uint64_t cur_remote_size;	/* 0: record the spooled size */
+	char *cur_msgid;		/* Message-ID to record (taken over) */
 	struct pass_progress prog;
 	int64_t prog_last_ms;
 };
@@ -84,5 +88,12 @@ void pass_deadline_extend(struct pass_ctx *, unsigned long msgs,
 
 /* Retrieval methods. */
 int pop3_pass_run(struct pass_ctx *, struct err *);
+int imap_pass_run(struct pass_ctx *, struct err *);
+/* Shared by the methods: should a delivered message first seen at
+ * first_seen be deleted now under the account's policy? */
+bool pass_delete_now(const struct account *, int64_t first_seen);
+/* The Message-ID field of a header block (first lines of a message, LF or
+ * CRLF), unfolded and trimmed, into out; 0 found, -1 not found. */
+int pass_msgid_extract(const char *hdr, size_t len, char *out, size_t cap);
 
 #endif

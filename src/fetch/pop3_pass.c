@@ -520,16 +520,6 @@ struct committed_arg {
 	int rc;
 };
 
-static bool
-delete_now(const struct account *a, int64_t first_seen)
-{
-	if (a->policy == POLICY_DELETE)
-		return true;
-	if (a->policy == POLICY_KEEP_DAYS)
-		return time(NULL) - first_seen >= (int64_t)a->keep_days * 86400;
-	return false;
-}
-
 static void
 on_committed(void *arg, const struct pass_pending *p)
 {
@@ -539,7 +529,7 @@ on_committed(void *arg, const struct pass_pending *p)
 	/* Parked messages stay on the server until released. */
 	if (p->state != MSG_DELIVERED || m == NULL)
 		return;
-	if (delete_now(ca->s->ctx->a, time(NULL))) {
+	if (pass_delete_now(ca->s->ctx->a, time(NULL))) {
 		if (queue_dele(ca->s, m, ca->e) == -1)
 			ca->rc = -1;
 	} else
@@ -656,7 +646,7 @@ p3_fetch(struct p3 *s, struct err *e)
 			continue;
 		}
 		if (r->state == MSG_DELIVERED &&
-		    delete_now(a, r->first_seen)) {
+		    pass_delete_now(a, r->first_seen)) {
 			/* Delivered before (maybe its DELE was rolled back by
 			 * a dropped connection): delete, never re-deliver. */
 			if (queue_dele(s, m, e) == -1)
