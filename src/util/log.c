@@ -30,6 +30,8 @@ log_verbose(void)
 	return log_verbosity;
 }
 
+static void vlog(int, const char *, va_list, const char *) MP_PRINTF(2, 0);
+
 static void
 vlog(int pri, const char *fmt, va_list ap, const char *suffix)
 {
