@@ -149,23 +149,22 @@ conn_poll(int fd, short events, int64_t step_end, int timeout_ms,
 {
 	struct pollfd pfd;
 	int64_t now, wait;
-	bool by_deadline;
 	char ebuf[128];
 	int r;
 
 	for (;;) {
 		now = conn_now_ms();
+		/* An expired limit is a timeout, whichever it is; the wait
+		 * is the time to the nearer one (-1: none). */
+		if (deadline_ms > 0 && now >= deadline_ms)
+			return conn_err_timeout(e, timeout_ms, true);
+		if (step_end > 0 && now >= step_end)
+			return conn_err_timeout(e, timeout_ms, false);
 		wait = -1;
-		by_deadline = false;
 		if (step_end > 0)
 			wait = step_end - now;
-		if (deadline_ms > 0 && (wait < 0 || deadline_ms - now < wait)) {
+		if (deadline_ms > 0 && (wait < 0 || deadline_ms - now < wait))
 			wait = deadline_ms - now;
-			by_deadline = true;
-		}
-		if (wait == 0 || (wait < 0 && (step_end > 0 ||
-		    deadline_ms > 0)))
-			return conn_err_timeout(e, timeout_ms, by_deadline);
 		if (wait > INT_MAX)
 			wait = INT_MAX;
 		pfd.fd = fd;
