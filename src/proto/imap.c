@@ -149,6 +149,7 @@ static const char *const imap_cmd_names[IMAP__CMD_COUNT] = {
 	[IMAP_CMD_CLOSE] = "CLOSE",
 	[IMAP_CMD_NOOP] = "NOOP",
 	[IMAP_CMD_LOGOUT] = "LOGOUT",
+	[IMAP_CMD_IDLE] = "IDLE",
 };
 
 static const struct {
@@ -528,6 +529,7 @@ imap_cmd_simple(struct imap *im, enum imap_cmd cmd)
 	case IMAP_CMD_CLOSE:
 	case IMAP_CMD_NOOP:
 	case IMAP_CMD_LOGOUT:
+	case IMAP_CMD_IDLE:
 		break;
 	default:
 		return -1;

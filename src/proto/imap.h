@@ -118,6 +118,7 @@ enum imap_cmd {
 	IMAP_CMD_CLOSE,
 	IMAP_CMD_NOOP,
 	IMAP_CMD_LOGOUT,
+	IMAP_CMD_IDLE,		/* RFC 2177: end with imap_cont_send("DONE") */
 	IMAP__CMD_COUNT
 };
 
@@ -265,7 +266,13 @@ int imap_event_next(struct imap *, struct imap_event *, const char **cause_r);
  * Commands. Each returns 0 when queued, -1 on a bad argument (CR, LF, NUL,
  * malformed set), too many pending commands, or a full output queue.
  * Simple commands without arguments: CAPABILITY, STARTTLS, EXPUNGE, CLOSE,
- * NOOP, LOGOUT.
+ * NOOP, LOGOUT, IDLE (its "+ idling" is an IMAP_EV_CONT; answer it later
+ * with imap_cont_send(im, "DONE", false)).
+ *
+ * Output the engine holds back (behind a synchronizing literal, or when
+ * pp's output queue was full) moves to pp's queue on the next command or
+ * imap_event_next() call. After imap_event_next() returns 0 all input it
+ * used has been consumed, so pp_input_room() is as large as it gets.
  */
 int imap_cmd_simple(struct imap *, enum imap_cmd);
 int imap_cmd_login(struct imap *, const char *user, const char *pass);

@@ -1000,6 +1000,28 @@ test_starttls_caps(void **state)
 }
 
 static void
+test_idle(void **state)
+{
+	struct imap *im = session(0);
+	struct run r;
+	const char *in = "+ idling\r\n* 5 EXISTS\r\n";
+
+	assert_int_equal(imap_cmd_simple(im, IMAP_CMD_IDLE), 0);
+	assert_output(im, "A0001 IDLE\r\n");
+	run_init(&r);
+	feed(im, in, strlen(in), 0, &r);
+	assert_string_equal(logstr(&r), "CONT <idling>\nEXISTS 5\n");
+	assert_int_equal(imap_cont_send(im, "DONE", false), 0);
+	assert_output(im, "DONE\r\n");
+	in = "A0001 OK IDLE terminated\r\n";
+	feed(im, in, strlen(in), 0, &r);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(imap_pending_count(im), 0);
+	run_free(&r);
+	imap_free(&im);
+}
+
+static void
 test_caps_parse(void **state)
 {
 	struct imap_caps c;
@@ -1121,6 +1143,7 @@ main(void)
 		cmocka_unit_test(test_login_rejected_literal),
 		cmocka_unit_test(test_auth_plain),
 		cmocka_unit_test(test_starttls_caps),
+		cmocka_unit_test(test_idle),
 		cmocka_unit_test(test_caps_parse),
 		cmocka_unit_test(test_set_build),
 		cmocka_unit_test(test_crlf),
