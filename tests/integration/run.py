@@ -190,7 +190,8 @@ def main():
             t0 = time.monotonic()
             ok, reason, tb, skipped = True, "", "", None
             try:
-                if not os.access(binary, os.X_OK):
+                if not name.startswith("test_harness") and \
+                        not os.access(binary, os.X_OK):
                     raise AssertionError("no binary at %s" % binary)
                 f(ctx)
             except util.SkipTest as e:

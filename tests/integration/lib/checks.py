@@ -4,7 +4,7 @@ import os
 import re
 
 from . import corpus
-from .mailpull import read_maildir, strip_received
+from .mailpull import maildir_files, read_maildir, strip_received
 
 
 def fail(msg, r=None):
@@ -82,6 +82,9 @@ class Account:
 
     def delivered(self):
         return read_maildir(self.maildir)
+
+    def delivered_names(self):
+        return maildir_files(self.maildir)
 
 
 def check_delivered(files, expected_msgs, acct=None, allow_dups=0):

@@ -244,6 +244,21 @@ def make_message(kind, i, seed):
     raise ValueError(kind)
 
 
+def sized_message(i, seed, size):
+    """A multipart/mixed message with a base64 attachment of `size`
+    random bytes (for tests that need volume)."""
+    r = random.Random("%d-%d-sized-%d" % (seed, i, size))
+    b = "=_sized_%08x" % r.getrandbits(32)
+    body = ("--%s\nContent-Type: text/plain; charset=us-ascii\n\n%s\n"
+            "--%s\nContent-Type: application/octet-stream; name=\"blob%d\"\n"
+            "Content-Transfer-Encoding: base64\n\n%s--%s--\n" % (
+                b, _paragraphs(r, 1), b, i, _b64_lines(r.randbytes(size)),
+                b))
+    return (_headers(r, i, seed, "Sized message %d" % i, [
+        'Content-Type: multipart/mixed; boundary="%s"' % b]) + "\n" +
+        body).encode()
+
+
 def kind_of(i):
     return KINDS[i % len(KINDS)]
 

@@ -33,6 +33,7 @@ FAULTS (keys of srv.faults, a dict the test may change between passes):
   list_lines / uidl_lines = [bytes]  replace the multi-line listing
   stat_line = bytes                replace the STAT reply
   greeting = bytes                 replace the greeting
+  capa_err = True                  CAPA answers -ERR
   auth_fail = True                 every authentication fails with
                                    "-ERR [AUTH] bad credentials"
 
@@ -96,6 +97,8 @@ class Session:
         self.closed_by = None
         self.deleted = set()
         self.applied = False
+        self.started = time.monotonic()
+        self.ended = None
 
     def verbs(self):
         return [c.split(b" ", 1)[0].upper() for c in self.commands]
@@ -216,6 +219,7 @@ class FakePOP3:
             self.errors.append(traceback.format_exc())
             sess.closed_by = "exception: %s" % e
         finally:
+            sess.ended = time.monotonic()
             with self.lock:
                 if c.sock in self._conns:
                     self._conns.remove(c.sock)
@@ -331,6 +335,9 @@ class _Conn:
             h(arg)
 
     def cmd_CAPA(self, arg):
+        if self.srv.faults.get("capa_err"):
+            self.line("-ERR unknown command")
+            return
         self.line("+OK capability list follows")
         for c in self.capa_lines():
             self.line(c)
