@@ -225,7 +225,7 @@ im_starttls(struct im *s, struct err *e)
 	if (ev.status != IMAP_OK)
 		return err_set(e, ERR_TLS, "server refused STARTTLS: %.*s; "
 		    "credentials not sent", (int)MP_MIN(ev.len, 200), ev.text);
-	if (pp_input_pending(imap_pp(s->eng)) != 0)
+	if (imap_input_pending(s->eng) != 0)
 		return err_set(e, ERR_PROTOCOL, "server sent data after the "
 		    "STARTTLS reply before the TLS handshake; refusing it");
 	memset(&to, 0, sizeof(to));

@@ -291,6 +291,15 @@ imap_bye_seen(const struct imap *im)
 	return im->bye;
 }
 
+size_t
+imap_input_pending(const struct imap *im)
+{
+	size_t n = pp_input_pending(&im->pp);
+
+	/* Bytes of events already returned are consumed lazily. */
+	return n > im->consume ? n - im->consume : 0;
+}
+
 /*
  * Output: pieces go to pp's queue in order; a piece that needs a "+"
  * continuation stops everything behind it (a command sent while the

@@ -255,6 +255,10 @@ size_t imap_pending_count(const struct imap *);
 /* True while output waits for a "+" continuation. */
 bool imap_output_waiting(const struct imap *);
 bool imap_bye_seen(const struct imap *);
+/* Bytes received beyond the events already returned (STARTTLS: must be 0
+ * after the tagged OK, before the handshake). Use this, not
+ * pp_input_pending(), which still counts the last event's line. */
+size_t imap_input_pending(const struct imap *);
 
 /*
  * Next event: 1 event filled, 0 need more input, -1 protocol error (cause
