@@ -1,0 +1,763 @@
+/*
+ * main.c - the mailpull command: argument parsing and output only. The
+ * work is in store/, fetch/ and deliver/.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "deliver/target.h"
+#include "fetch/pass.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/strnum.h"
+#include "util/xmalloc.h"
+
+#include "cli/cli.h"
+
+#define PASSWORD_MAX 4096
+
+static const char usage_account[] =
+"usage: mailpull account add ID --protocol pop3|imap --host HOST [--port N]\n"
+"         [--security tls|starttls|none] [--no-verify] [--ca-file F]\n"
+"         --user NAME (--password-file F | --password-env VAR |\n"
+"         password on stdin)\n"
+"         [--deliver-to LOCAL[,LOCAL...]] [--target URI]\n"
+"         [--delete | --keep | --keep-days N] [--max-per-pass N]\n"
+"         [--timeout SECONDS] [--folder NAME]... [--only-unseen]\n"
+"         [--mark-seen] [--disabled]\n"
+"       mailpull account edit ID [same options] [--password-stdin]\n"
+"       mailpull account list [--json] | show ID | delete ID |\n"
+"         enable ID | disable ID\n"
+"\n"
+"  --protocol P       pop3 or imap\n"
+"  --host HOST        server host name or address\n"
+"  --port N           default: 995 pop3/tls, 110 pop3, 993 imap/tls,\n"
+"                     143 imap\n"
+"  --security S       tls (default, implicit TLS), starttls (STLS/\n"
+"                     STARTTLS, required), none (clear text)\n"
+"  --no-verify        do not verify the server certificate (visible in\n"
+"                     show and every run log); --verify turns it back on\n"
+"  --ca-file F        trust the CA certificates in F (PEM) as well\n"
+"  --user NAME        login name at the server\n"
+"  --password-file F  read the password from F (first line)\n"
+"  --password-env V   read the password from environment variable V\n"
+"                     (default for add: read it from standard input)\n"
+"  --deliver-to L     local recipients, comma-separated; a bare name takes\n"
+"                     the account's domain (default: the account ID)\n"
+"  --target URI       maildir:PATH (with %u local part, %d domain, %a\n"
+"                     address), lmtp:HOST:PORT, lmtp:unix:PATH,\n"
+"                     smtp:HOST:PORT, mda:COMMAND\n"
+"                     (default: maildir:STATE/mail/%u/Maildir)\n"
+"  --delete           delete from the server after delivery (default)\n"
+"  --keep             leave messages on the server\n"
+"  --keep-days N      delete N days after first delivery\n"
+"  --max-per-pass N   fetch at most N new messages per pass (0: no cap)\n"
+"  --timeout S        seconds per network step (default 30)\n"
+"  --folder NAME      IMAP folder to fetch (repeatable; default INBOX)\n"
+"  --only-unseen      IMAP: fetch only messages without \\Seen\n"
+"  --mark-seen        IMAP keep mode: set \\Seen after delivery\n"
+"  --disabled         add the account disabled\n";
+
+/* ---- passwords ---- */
+
+static char *
+password_check(char *pw, size_t len, const char *src, size_t *len_r)
+{
+	/* One trailing newline (or CRLF) ends the password. */
+	if (len > 0 && pw[len - 1] == '\n')
+		pw[--len] = '\0';
+	if (len > 0 && pw[len - 1] == '\r')
+		pw[--len] = '\0';
+	if (len == 0)
+		usage_error(NULL, "empty password from %s", src);
+	if (memchr(pw, '\0', len) != NULL || memchr(pw, '\n', len) != NULL)
+		usage_error(NULL, "the password from %s contains a NUL byte or "
+		    "a line break", src);
+	*len_r = len;
+	return pw;
+}
+
+static char *
+password_read_fd(int fd, const char *src, size_t *len_r)
+{
+	char *pw = sodium_malloc(PASSWORD_MAX + 2);
+	size_t len = 0;
+	ssize_t n;
+
+	if (pw == NULL)
+		fatalx("out of memory");
+	while (len < PASSWORD_MAX + 1) {
+		n = read(fd, pw + len, PASSWORD_MAX + 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			usage_error(NULL, "cannot read the password from %s: %s",
+			    src, strerror(errno));
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		/* From a terminal or pipe, stop at the first line. */
+		if (memchr(pw, '\n', len) != NULL)
+			break;
+	}
+	pw[len] = '\0';
+	{
+		char *nl = memchr(pw, '\n', len);
+
+		if (nl != NULL && (size_t)(nl - pw) + 1 < len)
+			len = (size_t)(nl - pw) + 1;	/* first line only */
+	}
+	if (len > PASSWORD_MAX + 1 ||
+	    (len == PASSWORD_MAX + 1 && pw[len - 1] != '\n'))
+		usage_error(NULL, "the password from %s is longer than %d "
+		    "bytes", src, PASSWORD_MAX);
+	pw[len] = '\0';
+	return password_check(pw, len, src, len_r);
+}
+
+static char *
+password_from_stdin(const char *id, size_t *len_r)
+{
+	struct termios t, saved;
+	bool tty = isatty(STDIN_FILENO);
+	char *pw;
+
+	if (tty) {
+		fprintf(stderr, "Password for %s: ", id);
+		fflush(stderr);
+		if (tcgetattr(STDIN_FILENO, &t) == 0) {
+			saved = t;
+			t.c_lflag &= ~(tcflag_t)ECHO;
+			(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
+		} else
+			tty = false;
+	}
+	pw = password_read_fd(STDIN_FILENO, "standard input", len_r);
+	if (tty) {
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+		fputc('\n', stderr);
+	}
+	return pw;
+}
+
+static void
+password_free(char *pw)
+{
+	if (pw != NULL)
+		sodium_free(pw);
+}
+
+/* ---- account options ---- */
+
+enum {
+	OPT_PROTOCOL = 256, OPT_HOST, OPT_PORT, OPT_SECURITY, OPT_NO_VERIFY,
+	OPT_VERIFY, OPT_CA_FILE, OPT_USER, OPT_PASSWORD_FILE, OPT_PASSWORD_ENV,
+	OPT_PASSWORD_STDIN, OPT_DELIVER_TO, OPT_TARGET, OPT_DELETE, OPT_KEEP,
+	OPT_KEEP_DAYS, OPT_MAX_PER_PASS, OPT_TIMEOUT, OPT_FOLDER,
+	OPT_ONLY_UNSEEN, OPT_ALL_MESSAGES, OPT_MARK_SEEN, OPT_NO_MARK_SEEN,
+	OPT_DISABLED, OPT_HELP,
+};
+
+static const struct option account_opts[] = {
+	{ "protocol", required_argument, NULL, OPT_PROTOCOL },
+	{ "host", required_argument, NULL, OPT_HOST },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "security", required_argument, NULL, OPT_SECURITY },
+	{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "password-env", required_argument, NULL, OPT_PASSWORD_ENV },
+	{ "password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN },
+	{ "deliver-to", required_argument, NULL, OPT_DELIVER_TO },
+	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "delete", no_argument, NULL, OPT_DELETE },
+	{ "keep", no_argument, NULL, OPT_KEEP },
+	{ "keep-days", required_argument, NULL, OPT_KEEP_DAYS },
+	{ "max-per-pass", required_argument, NULL, OPT_MAX_PER_PASS },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "folder", required_argument, NULL, OPT_FOLDER },
+	{ "only-unseen", no_argument, NULL, OPT_ONLY_UNSEEN },
+	{ "all-messages", no_argument, NULL, OPT_ALL_MESSAGES },
+	{ "mark-seen", no_argument, NULL, OPT_MARK_SEEN },
+	{ "no-mark-seen", no_argument, NULL, OPT_NO_MARK_SEEN },
+	{ "disabled", no_argument, NULL, OPT_DISABLED },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static long long
+num_opt(const char *name, const char *v, long long min, long long max)
+{
+	const char *errstr;
+	long long n = strnum(v, min, max, &errstr);
+
+	if (errstr != NULL)
+		usage_error("account", "--%s %s: %s (expected %lld..%lld)",
+		    name, v, errstr, min, max);
+	return n;
+}
+
+static bool
+valid_text(const char *s, size_t max, bool allow_space)
+{
+	const unsigned char *p;
+
+	if (s[0] == '\0' || strlen(s) > max)
+		return false;
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f || (!allow_space && *p == ' '))
+			return false;
+	return true;
+}
+
+static void
+check_id(const char *id)
+{
+	const char *at = strrchr(id, '@');
+
+	if (!valid_text(id, 254, false) || at == NULL || at == id ||
+	    at[1] == '\0')
+		usage_error("account", "invalid account ID '%s': expected an "
+		    "email address such as alice@example.org", id);
+}
+
+static void
+set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v != NULL && v[0] != '\0' ? xstrdup(v) : NULL;
+}
+
+/* Parse account add/edit options into a (which holds defaults or the stored
+ * values). Returns the password (or NULL when none was given). */
+static char *
+account_parse(int argc, char **argv, struct account *a, bool add,
+    const char *id, size_t *pwlen_r, bool *proto_set_r, bool *host_set_r,
+    bool *user_set_r)
+{
+	char *pw = NULL, *real;
+	const char *pw_src = NULL;
+	bool folders_reset = false, pw_stdin = add;
+	size_t nf = 0;
+	int c;
+
+	while (nf < ACCT_MAX_FOLDERS && a->folders[nf] != NULL)
+		nf++;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", account_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_PROTOCOL:
+			if (account_proto_parse(optarg, &a->proto) == -1)
+				usage_error("account", "--protocol %s: "
+				    "expected pop3 or imap", optarg);
+			*proto_set_r = true;
+			break;
+		case OPT_HOST:
+			if (!valid_text(optarg, 253, false))
+				usage_error("account", "--host: invalid host "
+				    "name '%s'", optarg);
+			set_str(&a->host, optarg);
+			*host_set_r = true;
+			break;
+		case OPT_PORT:
+			a->port = (int)num_opt("port", optarg, 1, 65535);
+			break;
+		case OPT_SECURITY:
+			if (account_security_parse(optarg, &a->security) == -1)
+				usage_error("account", "--security %s: "
+				    "expected tls, starttls or none", optarg);
+			break;
+		case OPT_NO_VERIFY:
+			a->verify = false;
+			break;
+		case OPT_VERIFY:
+			a->verify = true;
+			break;
+		case OPT_CA_FILE:
+			if ((real = realpath(optarg, NULL)) == NULL ||
+			    access(real, R_OK) == -1)
+				usage_error("account", "--ca-file %s: %s",
+				    optarg, strerror(errno));
+			set_str(&a->ca_file, real);
+			free(real);
+			break;
+		case OPT_USER:
+			if (!valid_text(optarg, 512, true))
+				usage_error("account", "--user: invalid user "
+				    "name");
+			set_str(&a->user, optarg);
+			*user_set_r = true;
+			break;
+		case OPT_PASSWORD_FILE:
+		case OPT_PASSWORD_ENV:
+		case OPT_PASSWORD_STDIN:
+			if (pw_src != NULL)
+				usage_error("account", "give the password "
+				    "only once");
+			pw_src = argv[optind - 1];
+			if (c == OPT_PASSWORD_FILE) {
+				int fd = open(optarg, O_RDONLY | O_CLOEXEC);
+
+				if (fd == -1)
+					usage_error(NULL, "--password-file "
+					    "%s: %s", optarg, strerror(errno));
+				pw = password_read_fd(fd, optarg, pwlen_r);
+				close(fd);
+			} else if (c == OPT_PASSWORD_ENV) {
+				const char *v = getenv(optarg);
+				size_t len;
+
+				if (v == NULL)
+					usage_error(NULL, "--password-env %s: "
+					    "the variable is not set", optarg);
+				len = strlen(v);
+				if (len > PASSWORD_MAX)
+					usage_error(NULL, "the password in %s "
+					    "is longer than %d bytes", optarg,
+					    PASSWORD_MAX);
+				pw = sodium_malloc(len + 1);
+				if (pw == NULL)
+					fatalx("out of memory");
+				memcpy(pw, v, len + 1);
+				pw = password_check(pw, len, optarg, pwlen_r);
+			} else
+				pw_stdin = true;
+			break;
+		case OPT_DELIVER_TO:
+			if (!valid_text(optarg, 4096, true))
+				usage_error("account", "--deliver-to: invalid "
+				    "list");
+			set_str(&a->deliver_to, optarg);
+			break;
+		case OPT_TARGET: {
+			struct target_uri u;
+			struct err e = { 0 };
+
+			if (target_uri_parse(optarg, &u, &e) == -1)
+				usage_error("account", "--target: %s",
+				    err_msg(&e));
+			target_uri_clear(&u);
+			set_str(&a->target, optarg);
+			break;
+		}
+		case OPT_DELETE:
+			a->policy = POLICY_DELETE;
+			break;
+		case OPT_KEEP:
+			a->policy = POLICY_KEEP;
+			break;
+		case OPT_KEEP_DAYS:
+			a->policy = POLICY_KEEP_DAYS;
+			a->keep_days = (int)num_opt("keep-days", optarg, 0,
+			    36500);
+			break;
+		case OPT_MAX_PER_PASS:
+			a->max_per_pass = (int)num_opt("max-per-pass", optarg,
+			    0, 10000000);
+			break;
+		case OPT_TIMEOUT:
+			a->timeout = (int)num_opt("timeout", optarg, 1, 3600);
+			break;
+		case OPT_FOLDER:
+			if (!folders_reset) {
+				size_t i;
+
+				for (i = 0; i < nf; i++)
+					xfree(&a->folders[i]);
+				nf = 0;
+				folders_reset = true;
+			}
+			if (nf + 1 >= ACCT_MAX_FOLDERS)
+				usage_error("account", "too many --folder "
+				    "options (at most %d)",
+				    ACCT_MAX_FOLDERS - 1);
+			if (!valid_text(optarg, 1000, true))
+				usage_error("account", "--folder: invalid "
+				    "folder name");
+			a->folders[nf++] = xstrdup(optarg);
+			a->folders[nf] = NULL;
+			break;
+		case OPT_ONLY_UNSEEN:
+			a->only_unseen = true;
+			break;
+		case OPT_ALL_MESSAGES:
+			a->only_unseen = false;
+			break;
+		case OPT_MARK_SEEN:
+			a->mark_seen = true;
+			break;
+		case OPT_NO_MARK_SEEN:
+			a->mark_seen = false;
+			break;
+		case OPT_DISABLED:
+			a->enabled = false;
+			break;
+		case OPT_HELP:
+			fputs(usage_account, stdout);
+			exit(0);
+		case ':':
+			usage_error("account", "option %s needs a value",
+			    argv[optind - 1]);
+		default:
+			usage_error("account", "unknown option %s",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		usage_error("account", optind >= argc ? "missing account ID" :
+		    "unexpected argument '%s'", argv[optind + 1 < argc ?
+		    optind + 1 : optind]);
+	if (pw == NULL && pw_stdin && (add || pw_src != NULL))
+		pw = password_from_stdin(id, pwlen_r);
+	return pw;
+}
+
+static const char *
+account_id_arg(int argc, char **argv)
+{
+	int i;
+
+	/* The ID is the first non-option argument (options may follow). */
+	for (i = 1; i < argc; i++) {
+		const struct option *o;
+
+		if (strcmp(argv[i], "--") == 0)
+			return i + 1 < argc ? argv[i + 1] : NULL;
+		if (argv[i][0] != '-')
+			return argv[i];
+		for (o = account_opts; o->name != NULL; o++) {
+			size_t n = strlen(o->name);
+
+			if (strncmp(argv[i] + 2, o->name, n) == 0 &&
+			    argv[i][2 + n] == '\0' &&
+			    o->has_arg == required_argument) {
+				i++;
+				break;
+			}
+		}
+	}
+	return NULL;
+}
+
+static int
+cmd_account_add_edit(int argc, char **argv, bool add)
+{
+	struct store *st;
+	struct account a;
+	struct err e = { 0 };
+	const char *id;
+	char *pw;
+	size_t pwlen = 0;
+	bool proto_set = false, host_set = false, user_set = false;
+	int rc = 1;
+
+	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+		fputs(usage_account, stdout);
+		return 0;
+	}
+	id = account_id_arg(argc, argv);
+	if (id == NULL)
+		usage_error("account", "missing account ID");
+	check_id(id);
+	account_init(&a);
+	st = cli_open_store();
+	if (!add && store_account_get(st, id, &a, &e) == -1) {
+		fprintf(stderr, "mailpull: %s\n", err_msg(&e));
+		goto out;
+	}
+	pw = account_parse(argc, argv, &a, add, id, &pwlen, &proto_set,
+	    &host_set, &user_set);
+	if (add) {
+		if (!proto_set)
+			usage_error("account", "--protocol is required");
+		if (!host_set)
+			usage_error("account", "--host is required");
+		if (!user_set)
+			usage_error("account", "--user is required");
+		if (pw == NULL)
+			usage_error("account", "a password is required");
+		set_str(&a.id, id);
+		if (store_account_add(st, &a, &e) == -1)
+			goto fail;
+	} else if (store_account_update(st, &a, &e) == -1)
+		goto fail;
+	if (pw != NULL && store_password_set(st, id, pw, pwlen, &e) == -1) {
+		if (add) {
+			struct err de = { 0 };
+
+			(void)store_account_delete(st, id, &de);
+			err_clear(&de);
+		}
+		goto fail;
+	}
+	if (a.security == SEC_NONE)
+		fprintf(stderr, "mailpull: warning: %s: security none sends the "
+		    "password in clear text\n", id);
+	if (!a.verify)
+		fprintf(stderr, "mailpull: warning: %s: TLS certificate "
+		    "verification is off\n", id);
+	printf("%s %s\n", add ? "added" : "updated", id);
+	rc = 0;
+	goto done;
+fail:
+	fprintf(stderr, "mailpull: %s: %s\n", id, err_msg(&e));
+done:
+	password_free(pw);
+out:
+	account_clear(&a);
+	store_close(&st);
+	err_clear(&e);
+	return rc;
+}
+
+static char *
+last_run(struct store *st, const char *id, char *buf, size_t cap)
+{
+	struct run_rec *runs = NULL;
+	size_t n = 0;
+	char tb[64];
+
+	buf[0] = '\0';
+	if (store_run_list(st, id, 1, &runs, &n, NULL) == -1 || n == 0) {
+		(void)snprintf(buf, cap, "never");
+	} else {
+		(void)snprintf(buf, cap, "%s %s: %s",
+		    fmt_time(runs[0].finished, tb, sizeof(tb)),
+		    runs[0].cls == ERR_NONE ? "ok" : "FAILED",
+		    runs[0].summary != NULL ? runs[0].summary : "");
+	}
+	store_run_free(&runs, n);
+	return buf;
+}
+
+static int
+cmd_account_list(int argc, char **argv)
+{
+	struct store *st;
+	struct account *list = NULL;
+	struct err e = { 0 };
+	size_t n = 0, i, j;
+	bool json = false;
+	char lr[600], server[300];
+
+	for (i = 1; i < (size_t)argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (strcmp(argv[i], "--help") == 0) {
+			fputs(usage_account, stdout);
+			return 0;
+		} else
+			usage_error("account", "account list: unexpected "
+			    "argument '%s'", argv[i]);
+	}
+	st = cli_open_store();
+	if (store_account_list(st, &list, &n, &e) == -1) {
+		fprintf(stderr, "mailpull: %s\n", err_msg(&e));
+		store_close(&st);
+		err_clear(&e);
+		return 1;
+	}
+	if (json) {
+		fputs("[", stdout);
+		for (i = 0; i < n; i++) {
+			const struct account *a = &list[i];
+
+			fputs(i > 0 ? ",\n {" : "\n {", stdout);
+			fputs("\"id\": ", stdout);
+			json_str(stdout, a->id);
+			fputs(", \"protocol\": ", stdout);
+			json_str(stdout, account_proto_name(a->proto));
+			fputs(", \"host\": ", stdout);
+			json_str(stdout, a->host);
+			printf(", \"port\": %d, \"security\": ",
+			    account_port(a));
+			json_str(stdout, account_security_name(a->security));
+			printf(", \"verify\": %s, \"ca_file\": ",
+			    a->verify ? "true" : "false");
+			json_str(stdout, a->ca_file);
+			fputs(", \"user\": ", stdout);
+			json_str(stdout, a->user);
+			fputs(", \"deliver_to\": ", stdout);
+			json_str(stdout, a->deliver_to);
+			fputs(", \"target\": ", stdout);
+			json_str(stdout, a->target);
+			fputs(", \"policy\": ", stdout);
+			json_str(stdout, account_policy_name(a->policy));
+			printf(", \"keep_days\": %d, \"max_per_pass\": %d, "
+			    "\"timeout\": %d, \"enabled\": %s, "
+			    "\"has_password\": %s, \"folders\": [",
+			    a->keep_days, a->max_per_pass, a->timeout,
+			    a->enabled ? "true" : "false",
+			    a->has_password ? "true" : "false");
+			for (j = 0; j < ACCT_MAX_FOLDERS && a->folders[j];
+			    j++) {
+				if (j > 0)
+					fputs(", ", stdout);
+				json_str(stdout, a->folders[j]);
+			}
+			printf("], \"only_unseen\": %s, \"mark_seen\": %s, "
+			    "\"last_run\": ",
+			    a->only_unseen ? "true" : "false",
+			    a->mark_seen ? "true" : "false");
+			json_str(stdout, last_run(st, a->id, lr, sizeof(lr)));
+			fputs("}", stdout);
+		}
+		fputs(n > 0 ? "\n]\n" : "]\n", stdout);
+	} else if (n == 0) {
+		printf("no accounts in %s; add one with 'mailpull account "
+		    "add'\n", cli_state_dir);
+	} else {
+		printf("%-32s %-5s %-30s %-9s %-8s %s\n", "ID", "PROTO",
+		    "SERVER", "POLICY", "ENABLED", "LAST RUN");
+		for (i = 0; i < n; i++) {
+			const struct account *a = &list[i];
+
+			(void)snprintf(server, sizeof(server), "%s:%d",
+			    a->host, account_port(a));
+			printf("%-32s %-5s %-30s %-9s %-8s %s\n", a->id,
+			    account_proto_name(a->proto), server,
+			    account_policy_name(a->policy),
+			    a->enabled ? "yes" : "no",
+			    last_run(st, a->id, lr, sizeof(lr)));
+		}
+	}
+	store_account_list_free(&list, n);
+	store_close(&st);
+	return 0;
+}
+
+static int
+cmd_account_show(const char *id)
+{
+	struct store *st = cli_open_store();
+	struct account a;
+	struct err e = { 0 };
+	char lr[600];
+	size_t i;
+
+	account_init(&a);
+	if (store_account_get(st, id, &a, &e) == -1) {
+		fprintf(stderr, "mailpull: %s\n", err_msg(&e));
+		err_clear(&e);
+		store_close(&st);
+		return 1;
+	}
+	printf("id:           %s\n", a.id);
+	printf("enabled:      %s\n", a.enabled ? "yes" : "no");
+	printf("protocol:     %s\n", account_proto_name(a.proto));
+	printf("host:         %s\n", a.host);
+	printf("port:         %d%s\n", account_port(&a),
+	    a.port == 0 ? " (default)" : "");
+	printf("security:     %s%s\n", account_security_name(a.security),
+	    a.security == SEC_NONE ? " (password sent in clear)" : "");
+	printf("verify:       %s\n", a.verify ? "yes" :
+	    "NO (certificate not verified)");
+	printf("ca-file:      %s\n", a.ca_file != NULL ? a.ca_file : "-");
+	printf("user:         %s\n", a.user);
+	printf("password:     %s\n", a.has_password ? "set (encrypted)" :
+	    "not set");
+	printf("deliver-to:   %s\n", a.deliver_to != NULL ? a.deliver_to :
+	    a.id);
+	if (a.target != NULL)
+		printf("target:       %s\n", a.target);
+	else
+		printf("target:       maildir:%s/mail/%%u/Maildir (default)\n",
+		    cli_state_dir);
+	if (a.policy == POLICY_KEEP_DAYS)
+		printf("policy:       keep %d days\n", a.keep_days);
+	else
+		printf("policy:       %s\n", account_policy_name(a.policy));
+	printf("max-per-pass: %d%s\n", a.max_per_pass,
+	    a.max_per_pass == 0 ? " (no limit)" : "");
+	printf("timeout:      %d s\n", a.timeout);
+	if (a.proto == ACCT_IMAP) {
+		printf("folders:     ");
+		for (i = 0; i < ACCT_MAX_FOLDERS && a.folders[i] != NULL; i++)
+			printf(" %s", a.folders[i]);
+		printf("%s\n", i == 0 ? " INBOX" : "");
+		printf("only-unseen:  %s\n", a.only_unseen ? "yes" : "no");
+		printf("mark-seen:    %s\n", a.mark_seen ? "yes" : "no");
+	}
+	printf("last run:     %s\n", last_run(st, a.id, lr, sizeof(lr)));
+	account_clear(&a);
+	store_close(&st);
+	return 0;
+}
+
+static int
+cmd_account_simple(const char *verb, const char *id)
+{
+	struct store *st = cli_open_store();
+	struct err e = { 0 };
+	int r;
+
+	if (strcmp(verb, "delete") == 0)
+		r = store_account_delete(st, id, &e);
+	else
+		r = store_account_set_enabled(st, id,
+		    strcmp(verb, "enable") == 0, &e);
+	if (r == -1)
+		fprintf(stderr, "mailpull: %s\n", err_msg(&e));
+	else
+		printf("%s %sd\n", id, strcmp(verb, "delete") == 0 ? "delete" :
+		    verb);
+	err_clear(&e);
+	store_close(&st);
+	return r == -1 ? 1 : 0;
+}
+
+int
+cmd_account(int argc, char **argv)
+{
+	const char *sub;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		fputs(usage_account, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	sub = argv[1];
+	if (strcmp(sub, "add") == 0)
+		return cmd_account_add_edit(argc - 1, argv + 1, true);
+	if (strcmp(sub, "edit") == 0)
+		return cmd_account_add_edit(argc - 1, argv + 1, false);
+	if (strcmp(sub, "list") == 0)
+		return cmd_account_list(argc - 1, argv + 1);
+	if (strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0 ||
+	    strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0) {
+		if (argc == 3 && strcmp(argv[2], "--help") == 0) {
+			fputs(usage_account, stdout);
+			return 0;
+		}
+		if (argc != 3)
+			usage_error("account", "usage: mailpull account %s ID",
+			    sub);
+		if (strcmp(sub, "show") == 0)
+			return cmd_account_show(argv[2]);
+		return cmd_account_simple(sub, argv[2]);
+	}
+	usage_error("account", "unknown account command '%s'", sub);
+	return EXIT_USAGE;
+}
+

@@ -1,0 +1,37 @@
+/*
+ * cli.h - what the mailpull subcommands share: the global options, usage
+ * errors (exit 2), opening the store, and output helpers. Each command is
+ * one file (cli/account.c, cli/fetch.c, ...) with one entry point listed in
+ * main.c's table.
+ */
+#ifndef MP_CLI_H
+#define MP_CLI_H
+
+#include "common.h"
+
+#include <stdio.h>
+
+struct store;
+
+#define EXIT_USAGE 2
+
+extern const char *cli_state_dir;	/* --state, $MAILPULL_STATE, default */
+extern int cli_verbose;			/* -v count */
+
+/* Print "mailpull: <message>" and a pointer to `mailpull <usage> --help`
+ * (when usage is not NULL), exit 2. */
+MP_NORETURN void usage_error(const char *usage, const char *fmt, ...)
+    MP_PRINTF(2, 3);
+/* Open the store in cli_state_dir or exit 1 with the reason. */
+struct store *cli_open_store(void);
+/* JSON string (with quotes) or null. */
+void json_str(FILE *, const char *);
+const char *fmt_time(int64_t t, char *buf, size_t cap);
+const char *fmt_bytes(uint64_t n, char *buf, size_t cap);
+
+/* Commands: argv[0] is the command name. Return the exit status. */
+int cmd_account(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
+int cmd_log(int argc, char **argv);
+
+#endif
