@@ -1,6 +1,9 @@
 """Self-checks of the harness (no mailpull involved): the private Dovecot
 serves the corpus the way lib/corpus.expected() says, and the fake POP3
 server speaks POP3. If these fail, fix the harness before anything else."""
+import imaplib
+import ssl
+
 from lib import corpus, pop3client
 from lib.fakepop3 import Msg, big_message
 
@@ -48,3 +51,35 @@ def test_harness_fakepop3(ctx):
     got = c.retr_lf(1)
     c.quit()
     assert len(got) == n and corpus.digest(got) == digest
+
+
+def test_harness_dovecot_imap_folders_and_uidvalidity(ctx):
+    """IMAP side for the IMAP tests: folders, STARTTLS/IMAPS, and a new
+    UIDVALIDITY after recreate_mailbox."""
+    dv = ctx.dovecot
+    user = ctx.user("himap")
+    dv.add_user(user, "pw")
+    msgs = corpus.subset(5, max_size=64 * 1024)
+    dv.deliver_all(user, msgs[:3])
+    dv.deliver_all(user, msgs[3:], folder="Archive/2024")
+    tls = ssl.create_default_context(cafile=dv.ca_file)
+    m = imaplib.IMAP4("127.0.0.1", dv.imap)
+    m.starttls(ssl_context=tls)
+    m.login(user, "pw")
+    typ, data = m.select("INBOX", readonly=True)
+    assert data == [b"3"], data
+    uv1 = m.response("UIDVALIDITY")[1][0]
+    typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[])")
+    bodies = [d[1].replace(b"\r\n", b"\n") for d in data
+              if isinstance(d, tuple)]
+    assert bodies == [corpus.expected(x) for x in msgs[:3]], "INBOX bytes"
+    typ, data = m.select('"Archive/2024"', readonly=True)
+    assert typ == "OK" and data == [b"2"], (typ, data)
+    m.logout()
+    dv.recreate_mailbox(user)
+    m = imaplib.IMAP4_SSL("127.0.0.1", dv.imaps, ssl_context=tls)
+    m.login(user, "pw")
+    typ, data = m.select("INBOX", readonly=True)
+    uv2 = m.response("UIDVALIDITY")[1][0]
+    m.logout()
+    assert data == [b"3"] and uv1 != uv2, (uv1, uv2)

@@ -60,14 +60,19 @@ class Account:
                                     "Maildir")
 
     def add(self, security="none", extra=(), password_via="env", port=None,
-            check=True, **kw):
+            check=True, protocol="pop3", **kw):
         if port is None:
-            port = {"none": self.dv.pop3, "starttls": self.dv.pop3,
-                    "tls": self.dv.pop3s}[security]
+            if protocol == "imap":
+                port = {"none": self.dv.imap, "starttls": self.dv.imap,
+                        "tls": self.dv.imaps}[security]
+            else:
+                port = {"none": self.dv.pop3, "starttls": self.dv.pop3,
+                        "tls": self.dv.pop3s}[security]
         kw.setdefault("ca_file", self.dv.ca_file if security != "none"
                       else None)
         return self.mp.add_account(
-            self.id, port=port, security=security, user=self.user,
+            self.id, port=port, protocol=protocol, security=security,
+            user=self.user,
             password=self.password, password_via=password_via,
             target=self.target, extra=list(extra), check=check, **kw)
 

@@ -13,8 +13,15 @@ Dovecot(ssl=False) gives an instance with ssl = no (no STLS/STARTTLS, no
 pop3s/imaps listeners), for the "server does not offer STLS" test.
 
 Mail is owned by nobody:nogroup (mail_uid/mail_gid); the temp dir is made
-traversable for it. Passwords are stored as {PLAIN.b64} so any byte (':'
-included) can be used.
+traversable for it. Each user has its own passwd-file (passwd.d/USER, the
+passdb path uses %u) because Dovecot re-reads a passwd-file at most once a
+second; passwords are stored as {PLAIN.b64} so any byte (':' included) can
+be used. Dovecot itself refuses passwords with control characters (tab,
+CR, ...).
+
+For IMAP tests: deliver(user, data, folder="Sub") writes into a Maildir++
+subfolder (created on demand); recreate_mailbox(user, folder) removes and
+recreates a mailbox so Dovecot assigns a new UIDVALIDITY.
 
 Usage:
     dv = Dovecot(); dv.start()
@@ -93,6 +100,10 @@ auth_mechanisms = plain login
 ssl = {ssl}
 {ssl_conf}
 mail_location = maildir:{dir}/home/%u/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
 mail_uid = {uid}
 mail_gid = {gid}
 first_valid_uid = 1
@@ -268,13 +279,64 @@ class Dovecot:
             os.chmod(d, 0o700)
         return md
 
-    def maildir(self, user):
-        return os.path.join(self.dir, "home", user, "Maildir")
+    def maildir(self, user, folder=None):
+        """The user's Maildir, or a Maildir++ subfolder (INBOX is the
+        Maildir itself; "A/B" is stored as .A.B)."""
+        md = os.path.join(self.dir, "home", user, "Maildir")
+        if folder and folder.upper() != "INBOX":
+            md = os.path.join(md, "." + folder.replace("/", "."))
+        return md
 
-    def deliver(self, user, data):
+    def create_folder(self, user, folder):
+        md = self.maildir(user, folder)
+        for d in (md, md + "/new", md + "/cur", md + "/tmp"):
+            os.makedirs(d, exist_ok=True)
+            os.chown(d, self.uid, self.gid)
+            os.chmod(d, 0o700)
+        if md != self.maildir(user):
+            mf = os.path.join(md, "maildirfolder")
+            open(mf, "a").close()
+            os.chown(mf, self.uid, self.gid)
+        return md
+
+    def recreate_mailbox(self, user, folder=None, keep_messages=True):
+        """Drop Dovecot's index and uidlist for a mailbox (messages kept by
+        default): the next session sees a new UIDVALIDITY and new UIDs."""
+        md = self.maildir(user, folder)
+        old = 0
+        try:
+            with open(os.path.join(md, "dovecot-uidlist")) as f:
+                for tok in f.readline().split():
+                    if tok.startswith("V"):
+                        old = int(tok[1:])
+        except (OSError, ValueError):
+            pass
+        for n in os.listdir(md):
+            if n.startswith("dovecot"):
+                p = os.path.join(md, n)
+                if os.path.isdir(p):
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    os.unlink(p)
+        if not keep_messages:
+            for sub in ("new", "cur"):
+                for n in os.listdir(os.path.join(md, sub)):
+                    os.unlink(os.path.join(md, sub, n))
+        # Dovecot would pick time() as the new UIDVALIDITY, the same value
+        # when this happens within the second: write a distinct one
+        uv = max(old + 1, int(time.time()))
+        ul = os.path.join(md, "dovecot-uidlist")
+        with open(ul, "w") as f:
+            f.write("3 V%d N1\n" % uv)
+        os.chown(ul, self.uid, self.gid)
+        return uv
+
+    def deliver(self, user, data, folder=None):
         """Put one message (bytes, LF line endings) into the user's
         Maildir new/ (tmp -> new, owned by the mail user)."""
-        md = self.maildir(user)
+        md = self.maildir(user, folder)
+        if folder and not os.path.isdir(md):
+            self.create_folder(user, folder)
         with self._lock:
             self._seq += 1
             seq = self._seq
@@ -288,14 +350,14 @@ class Dovecot:
         os.rename(tmp, os.path.join(md, "new", name))
         return name
 
-    def deliver_all(self, user, messages):
+    def deliver_all(self, user, messages, folder=None):
         for m in messages:
-            self.deliver(user, m)
+            self.deliver(user, m, folder)
 
-    def server_messages(self, user):
+    def server_messages(self, user, folder=None):
         """The bytes of every message still in the user's mailbox (new/ and
         cur/, as Dovecot stores them)."""
-        md = self.maildir(user)
+        md = self.maildir(user, folder)
         out = []
         for sub in ("new", "cur"):
             d = os.path.join(md, sub)
@@ -304,8 +366,8 @@ class Dovecot:
                     out.append(f.read())
         return out
 
-    def count(self, user):
-        """Number of messages on the server for user."""
-        md = self.maildir(user)
+    def count(self, user, folder=None):
+        """Number of messages on the server for user (in folder)."""
+        md = self.maildir(user, folder)
         return sum(len(os.listdir(os.path.join(md, sub)))
                    for sub in ("new", "cur"))
