@@ -17,7 +17,17 @@
 
 #include "store/secret.h"
 #include "store/store.h"
+#include "store/store_impl.h"
+#include "util/log.h"
 #include "util/xmalloc.h"
+
+/*
+ * Tables of the extension files (store_*.c beside this one), created with
+ * CREATE TABLE IF NOT EXISTS at every open. Add one line per file.
+ */
+static const char *const store_ext_schemas[] = {
+	"SELECT 1",
+};
 
 #define STORE_DB_FILE		"mailpull.db"
 #define STORE_LOCK_DIR		"locks"
@@ -118,6 +128,7 @@ enum stmt_id {
 	STMT_RUN_LIST,
 	STMT__COUNT
 };
+_Static_assert(STMT__COUNT <= 32, "grow struct store's stmt array");
 
 static const char *const stmt_sql[STMT__COUNT] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -201,22 +212,11 @@ struct store_lock {
 	int fd;
 };
 
-struct store {
-	sqlite3 *db;
-	char *dir;
-	unsigned char key[SECRET_KEY_LEN];
-	bool in_tx;		/* store_begin() is open */
-	sqlite3_stmt *stmt[STMT__COUNT];
-	struct store_lock *locks;
-	size_t nlocks;
-};
 
-static int
-db_fail(struct store *st, struct err *e, const char *fmt, ...)
-	MP_PRINTF(3, 4);
+
 
 /* ERR_LOCAL with what we were doing and SQLite's reason. */
-static int
+int
 db_fail(struct store *st, struct err *e, const char *fmt, ...)
 {
 	va_list ap;
@@ -234,8 +234,8 @@ db_fail(struct store *st, struct err *e, const char *fmt, ...)
 	return -1;
 }
 
-static int64_t
-now(void)
+int64_t
+store_now(void)
 {
 	return (int64_t)time(NULL);
 }
@@ -261,7 +261,27 @@ stmt_get(struct store *st, enum stmt_id id, struct err *e)
 	return s;
 }
 
-static void
+sqlite3_stmt *
+store_stmt(struct store *st, const char *sql, struct err *e)
+{
+	size_t i;
+
+	for (i = 0; i < st->nxstmt; i++)
+		if (st->xstmt[i].sql == sql)
+			return st->xstmt[i].s;
+	if (st->nxstmt == STORE_XSTMT_MAX)
+		fatalx("store: more than %d extension statements",
+		    STORE_XSTMT_MAX);
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &st->xstmt[st->nxstmt].s, NULL) != SQLITE_OK) {
+		db_fail(st, e, "preparing statement");
+		return NULL;
+	}
+	st->xstmt[st->nxstmt].sql = sql;
+	return st->xstmt[st->nxstmt++].s;
+}
+
+void
 stmt_done(sqlite3_stmt *s)
 {
 	if (s == NULL)
@@ -270,7 +290,7 @@ stmt_done(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
-static int
+int
 bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v == NULL)
@@ -278,7 +298,7 @@ bind_text(sqlite3_stmt *s, int i, const char *v)
 	return sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
 }
 
-static char *
+char *
 col_text(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t;
@@ -291,7 +311,7 @@ col_text(sqlite3_stmt *s, int i)
 
 /* Run a statement that returns no rows. Returns the sqlite3_step code
  * (SQLITE_DONE on success) after resetting. */
-static int
+int
 stmt_exec(sqlite3_stmt *s)
 {
 	int rc;
@@ -416,6 +436,7 @@ store_open(struct store **st_r, const char *state_dir, struct err *e)
 	struct store *st;
 	char *path = NULL;
 	int fd;
+	size_t i;
 
 	*st_r = NULL;
 	if (state_dir == NULL || *state_dir == '\0')
@@ -461,6 +482,10 @@ store_open(struct store **st_r, const char *state_dir, struct err *e)
 		goto fail;
 	if (store_migrate(st, e) == -1)
 		goto fail;
+	for (i = 0; i < MP_ARRAY_LEN(store_ext_schemas); i++)
+		if (store_exec(st, store_ext_schemas[i], "creating tables",
+		    e) == -1)
+			goto fail;
 	free(path);
 	*st_r = st;
 	return 0;
@@ -482,6 +507,8 @@ store_close(struct store **stp)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	for (i = 0; i < STMT__COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	for (i = 0; i < st->nxstmt; i++)
+		sqlite3_finalize(st->xstmt[i].s);
 	if (st->db != NULL)
 		sqlite3_close(st->db);
 	for (i = 0; i < st->nlocks; i++) {
@@ -646,7 +673,7 @@ store_account_add(struct store *st, struct account *a, struct err *e)
 {
 	sqlite3_stmt *s;
 	int rc;
-	int64_t t = now();
+	int64_t t = store_now();
 
 	if (a->id == NULL || *a->id == '\0')
 		return err_set(e, ERR_CONFIG, "account has no id");
@@ -696,7 +723,7 @@ store_account_update(struct store *st, const struct account *a,
 		return -1;
 	/* Binding ?19 (created) is harmless: the update does not use it. */
 	tmp = *a;
-	tmp.updated = now();
+	tmp.updated = store_now();
 	if (acct_bind(st, s, &tmp, e) == -1) {
 		stmt_done(s);
 		return -1;
@@ -837,7 +864,7 @@ store_account_set_enabled(struct store *st, const char *id, bool enabled,
 		return -1;
 	if (bind_text(s, 1, id) != SQLITE_OK ||
 	    sqlite3_bind_int(s, 2, enabled) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 3, now()) != SQLITE_OK) {
+	    sqlite3_bind_int64(s, 3, store_now()) != SQLITE_OK) {
 		stmt_done(s);
 		return db_fail(st, e, "updating account %s", id);
 	}
@@ -864,7 +891,7 @@ store_password_set(struct store *st, const char *id, const char *pw,
 	if (bind_text(s, 1, id) != SQLITE_OK ||
 	    (blob != NULL ? sqlite3_bind_blob(s, 2, blob, (int)blen,
 	    SQLITE_TRANSIENT) : sqlite3_bind_null(s, 2)) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 3, now()) != SQLITE_OK) {
+	    sqlite3_bind_int64(s, 3, store_now()) != SQLITE_OK) {
 		free(blob);
 		stmt_done(s);
 		return db_fail(st, e, "storing password for %s", id);
@@ -938,8 +965,6 @@ msg_bind_key(sqlite3_stmt *s, const char *acct, const char *folder,
 	return rc;
 }
 
-static int write_done(struct store *, sqlite3_stmt *, struct err *,
-    const char *, const char *);
 
 static int
 msg_load(struct store *st, enum stmt_id id, const char *acct,
@@ -1112,7 +1137,7 @@ store_rollback(struct store *st)
 
 /* Run a write statement; when no store_begin() is open it commits on its
  * own (autocommit). */
-static int
+int
 write_done(struct store *st, sqlite3_stmt *s, struct err *e,
     const char *what, const char *acct)
 {
@@ -1135,7 +1160,7 @@ store_msg_set(struct store *st, const char *acct, const char *folder,
 {
 	sqlite3_stmt *s;
 	int rc;
-	int64_t t = now();
+	int64_t t = store_now();
 
 	if (state != MSG_DELIVERED && state != MSG_FAILED)
 		return err_set(e, ERR_INTERNAL, "store: invalid message state "
