@@ -33,5 +33,6 @@ const char *fmt_bytes(uint64_t n, char *buf, size_t cap);
 int cmd_account(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_log(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 #endif

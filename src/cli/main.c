@@ -47,6 +47,7 @@ static const char usage_main[] =
 "  fetch [ID...]              one pass over the given (or all enabled)\n"
 "                             accounts\n"
 "  log ID [-n N]              the last run logs of an account\n"
+"  config set KEY VALUE       global settings (config --help lists keys)\n"
 "\n"
 "Global options:\n"
 "  --state DIR   state directory (default $MAILPULL_STATE, then\n"
@@ -65,6 +66,7 @@ static const struct {
 	{ "account", cmd_account },
 	{ "fetch", cmd_fetch },
 	{ "log", cmd_log },
+	{ "config", cmd_config },
 };
 
 int

@@ -20,6 +20,7 @@
 
 #include "fetch/pass.h"
 #include "fetch/pass_impl.h"
+#include "store/settings.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -435,9 +436,13 @@ pass_run(struct store *st, const struct account *a,
 	if (store_password_get(st, a->id, &ctx.password, &ctx.password_len,
 	    &e) == -1)
 		goto fail;
-	target = a->target != NULL && a->target[0] != '\0' ?
-	    xstrdup(a->target) :
-	    xasprintf("maildir:%s/mail/%%u/Maildir", store_state_dir(st));
+	if (a->target != NULL && a->target[0] != '\0')
+		target = xstrdup(a->target);
+	else if (store_setting_get(st, "target", &target, &e) == -1)
+		goto fail;
+	if (target == NULL)
+		target = xasprintf("maildir:%s/mail/%%u/Maildir",
+		    store_state_dir(st));
 	if (target_uri_parse(target, &ctx.turi, &e) == -1 ||
 	    target_open(&ctx.target, &ctx.turi, &e) == -1)
 		goto fail;

@@ -17,6 +17,7 @@
 
 #include "store/secret.h"
 #include "store/store.h"
+#include "store/settings.h"
 #include "store/store_impl.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
@@ -26,7 +27,8 @@
  * CREATE TABLE IF NOT EXISTS at every open. Add one line per file.
  */
 static const char *const store_ext_schemas[] = {
-	"SELECT 1",
+	"CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, "
+	"value TEXT NOT NULL)",
 };
 
 #define STORE_DB_FILE		"mailpull.db"
@@ -668,8 +670,8 @@ acct_row(struct store *st, sqlite3_stmt *s, struct account *a,
 	return rc;
 }
 
-int
-store_account_add(struct store *st, struct account *a, struct err *e)
+static int
+store_account_add_tx(struct store *st, struct account *a, struct err *e)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -709,8 +711,8 @@ no_such_account(struct err *e, const char *id)
 	return err_set(e, ERR_CONFIG, "no such account: %s", id);
 }
 
-int
-store_account_update(struct store *st, const struct account *a,
+static int
+store_account_update_tx(struct store *st, const struct account *a,
     struct err *e)
 {
 	struct account tmp;
@@ -838,8 +840,8 @@ acct_write(struct store *st, sqlite3_stmt *s, const char *id,
 	return 0;
 }
 
-int
-store_account_delete(struct store *st, const char *id, struct err *e)
+static int
+store_account_delete_tx(struct store *st, const char *id, struct err *e)
 {
 	sqlite3_stmt *s;
 
@@ -854,8 +856,8 @@ store_account_delete(struct store *st, const char *id, struct err *e)
 	return acct_write(st, s, id, "deleting account", e);
 }
 
-int
-store_account_set_enabled(struct store *st, const char *id, bool enabled,
+static int
+store_account_set_enabled_tx(struct store *st, const char *id, bool enabled,
     struct err *e)
 {
 	sqlite3_stmt *s;
@@ -871,8 +873,8 @@ store_account_set_enabled(struct store *st, const char *id, bool enabled,
 	return acct_write(st, s, id, "updating account", e);
 }
 
-int
-store_password_set(struct store *st, const char *id, const char *pw,
+static int
+store_password_set_tx(struct store *st, const char *id, const char *pw,
     size_t len, struct err *e)
 {
 	sqlite3_stmt *s;
@@ -1497,4 +1499,49 @@ store_unlock(struct store *st, const char *acct)
 		st->locks[i] = st->locks[--st->nlocks];
 		return;
 	}
+}
+
+/* Public entry points: every change bumps the change counter so a running
+ * daemon notices it. */
+int
+store_account_add(struct store *st, struct account *a, struct err *e)
+{
+	if (store_account_add_tx(st, a, e) == -1)
+		return -1;
+	return store_change_bump(st, e);
+}
+
+int
+store_account_update(struct store *st, const struct account *a,
+    struct err *e)
+{
+	if (store_account_update_tx(st, a, e) == -1)
+		return -1;
+	return store_change_bump(st, e);
+}
+
+int
+store_account_delete(struct store *st, const char *id, struct err *e)
+{
+	if (store_account_delete_tx(st, id, e) == -1)
+		return -1;
+	return store_change_bump(st, e);
+}
+
+int
+store_account_set_enabled(struct store *st, const char *id, bool enabled,
+    struct err *e)
+{
+	if (store_account_set_enabled_tx(st, id, enabled, e) == -1)
+		return -1;
+	return store_change_bump(st, e);
+}
+
+int
+store_password_set(struct store *st, const char *id, const char *pw,
+    size_t len, struct err *e)
+{
+	if (store_password_set_tx(st, id, pw, len, e) == -1)
+		return -1;
+	return store_change_bump(st, e);
 }
