@@ -53,6 +53,19 @@ struct delivery {
 	 * keys mean the same message, so a Maildir re-delivery after a crash
 	 * finds its earlier file */
 	unsigned char key[DELIVERY_KEY_LEN];
+	/* header lines (each ending in LF) added after the Received: field,
+	 * e.g. "X-Mailpull-Original-To: a@b\n"; NULL: none. Part of what the
+	 * target writes, so a different value is a different file/key. */
+	const char *extra_headers;
+};
+
+/* One recipient of target_deliver_many(). */
+struct target_rcpt {
+	const char *addr;		/* in: local@domain */
+	enum err_class result;		/* out: ERR_NONE delivered, ERR_TEMP,
+					 * ERR_PERM (refused permanently: 5xx,
+					 * bad mailbox), ERR_LOCAL */
+	char *reason;			/* out: allocated, NULL when delivered */
 };
 
 struct target;
@@ -69,6 +82,18 @@ int target_open(struct target **t_r, const struct target_uri *, struct err *);
  */
 int target_deliver(struct target *, struct spool *, const char *rcpt,
     const struct delivery *, struct err *);
+/*
+ * Deliver the spooled message to n recipients, in one transaction where the
+ * target has them (LMTP: one RCPT per recipient and one reply each after
+ * the data; SMTP: per-RCPT replies, one DATA reply for all accepted). Fills
+ * every rcpts[i].result. Returns 0 when each recipient got a result (any
+ * mix), -1 when the attempt failed as a whole (connection lost, local
+ * error): err is set and every result is set to err's class.
+ */
+int target_deliver_many(struct target *, struct spool *,
+    struct target_rcpt *rcpts, size_t n, const struct delivery *,
+    struct err *);
+void target_rcpts_clear(struct target_rcpt *rcpts, size_t n);
 /* Make every delivery since the last sync durable (Maildir: fsync each
  * new/ directory touched). Must succeed before the point of no return. */
 int target_sync(struct target *, struct err *);

@@ -457,6 +457,8 @@ fetch_done(struct im *s, const struct imap_event *ev, struct err *e)
 	}
 	s->body_ok = false;
 	(void)snprintf(uid, sizeof(uid), "%u", f->uid);
+	if (!s->msgid_mode && (ctx->stop || pass_cancelled(ctx)))
+		return 0;	/* not delivered: fetched again next pass */
 	if (s->msgid_mode) {
 		/* handled by the caller's matcher */
 		return 0;
@@ -616,7 +618,7 @@ im_fetch_set(struct im *s, const uint32_t *uids, size_t n,
 	size_t off = 0, chunk;
 	ssize_t k;
 
-	while (off < n && !s->ctx->stop) {
+	while (off < n && !s->ctx->stop && !pass_cancelled(s->ctx)) {
 		chunk = MP_MIN(n - off, (size_t)FETCH_BATCH);
 		if ((k = imap_set_build(uids + off, chunk, set,
 		    sizeof(set))) <= 0)

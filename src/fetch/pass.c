@@ -80,6 +80,18 @@ pass_progress(struct pass_ctx *ctx, bool force)
 	ctx->opts->progress(ctx->opts->progress_arg, &ctx->prog);
 }
 
+bool
+pass_cancelled(struct pass_ctx *ctx)
+{
+	if (!ctx->cancelled && ctx->opts->cancel != NULL &&
+	    *ctx->opts->cancel != 0) {
+		ctx->cancelled = true;
+		ctx->stop = true;
+		pass_log(ctx, "cancelled: finishing the message in flight");
+	}
+	return ctx->cancelled;
+}
+
 void
 pass_deadline_extend(struct pass_ctx *ctx, unsigned long msgs, uint64_t bytes)
 {
@@ -469,6 +481,9 @@ pass_run(struct store *st, const struct account *a,
 		    "yet", account_proto_name(a->proto));
 		break;
 	}
+	if (rc == 0 && ctx.cancelled)
+		rc = err_set(&e, ERR_TEMP, "pass cancelled (mailpull is "
+		    "stopping); the rest waits for the next pass");
 	/* Whatever happened, what was delivered gets recorded (no deletes). */
 	if (ctx.nbatch > 0) {
 		struct err ce = { 0 };

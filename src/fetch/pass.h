@@ -29,6 +29,10 @@ struct pass_opts {
 	void *progress_arg;
 	bool wait_lock;			/* wait for a busy account */
 	int verbose;			/* 1: wire trace in the run log */
+	/* When *cancel becomes non-zero (a signal, the daemon stopping), the
+	 * pass finishes the message in flight, commits, says QUIT/LOGOUT and
+	 * returns (ERR_TEMP "cancelled"). May be NULL. */
+	const volatile int *cancel;
 };
 
 struct pass_result {

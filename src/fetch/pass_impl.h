@@ -49,6 +49,7 @@ struct pass_ctx {
 	struct pass_pending batch[PASS_BATCH_MAX];
 	size_t nbatch;
 	bool stop;			/* a temporary failure: stop fetching */
+	bool cancelled;			/* opts->cancel was seen */
 	unsigned char digest[SPOOL_DIGEST_LEN];	/* of the spooled message */
 	/* set by the method before pass_deliver(), reset by it */
 	uint64_t cur_remote_size;	/* 0: record the spooled size */
@@ -62,6 +63,8 @@ void pass_log(struct pass_ctx *, const char *, ...) MP_PRINTF(2, 3);
 /* Wire trace sink for pp (only when verbose). */
 void pass_trace(void *arg, const char *dir, const char *line, size_t len);
 void pass_progress(struct pass_ctx *, bool force);
+/* True once the pass was asked to stop (sets ctx->stop): fetch no more. */
+bool pass_cancelled(struct pass_ctx *);
 
 /* The spooled message is complete: compute ctx->digest. */
 void pass_spool_done(struct pass_ctx *);

@@ -670,7 +670,8 @@ p3_fetch(struct p3 *s, struct err *e)
 	window = s->capa.pipelining ? 8 : 1;
 	inflight = xcalloc(window, sizeof(*inflight));
 	for (;;) {
-		while (!ctx->stop && next < nwant && outstanding < window) {
+		while (!pass_cancelled(ctx) && !ctx->stop && next < nwant &&
+		    outstanding < window) {
 			(void)snprintf(arg, sizeof(arg), "%u",
 			    want[next]->msgno);
 			if (p3_send(s, POP3_RETR, arg, e) == -1)
