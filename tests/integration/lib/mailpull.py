@@ -12,7 +12,9 @@ Every run has a timeout (killed and reported on expiry) and is reaped with
 os.wait4, so the peak RSS of that process alone is known (ru_maxrss, KiB on
 Linux).
 """
+import errno
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -74,11 +76,29 @@ def _become_subreaper():
 # Why the detour through sh: on Linux ru_maxrss survives execve (the old
 # address space's high-water mark is kept), and subprocess forks/vforks
 # this Python process, whose RSS (tens of MB with the corpus loaded) would
-# then be the "peak RSS" of every mailpull run. sh is small: it forks,
-# the child execs mailpull with sh's small mark, sh prints the pid and
-# exits, and mailpull is reparented to us (subreaper) for wait4.
-_LAUNCH = ('pidfile=$1; shift; exec 4<&0; "$@" <&4 4<&- & '
+# then be the "peak RSS" of every mailpull run. sh is small: it forks a
+# subshell, prints its pid and exits; the subshell is reparented to us
+# (subreaper), waits on a FIFO until we say go (so sh can never reap it
+# first), then execs mailpull with sh's small mark, and we wait4() it.
+_LAUNCH = ('pidfile=$1; go=$2; shift 2; exec 4<&0; '
+           '( read x < "$go"; exec "$@" <&4 4<&- ) & '
            'echo $! > "$pidfile"')
+
+
+def _release(fifo, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as e:
+            if e.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise
+            time.sleep(0.001)
+    try:
+        os.write(fd, b"go\n")
+    finally:
+        os.close(fd)
 
 
 class Proc:
@@ -93,19 +113,22 @@ class Proc:
         stdin = (subprocess.PIPE if stdin_bytes is not None
                  else subprocess.DEVNULL)
         if _become_subreaper():
-            fd, pidfile = tempfile.mkstemp(prefix="mailpull-pid-")
-            os.close(fd)
+            d = tempfile.mkdtemp(prefix="mailpull-launch-")
+            pidfile, fifo = os.path.join(d, "pid"), os.path.join(d, "go")
+            os.mkfifo(fifo, 0o600)
             try:
                 sh = subprocess.Popen(
-                    ["/bin/sh", "-c", _LAUNCH, "sh", pidfile] + list(argv),
-                    env=env, cwd=cwd, stdin=stdin, stdout=self._out,
-                    stderr=self._err)
-                self._write_stdin(sh, stdin_bytes)
+                    ["/bin/sh", "-c", _LAUNCH, "sh", pidfile, fifo] +
+                    list(argv), env=env, cwd=cwd, stdin=stdin,
+                    stdout=self._out, stderr=self._err)
                 sh.wait()
                 with open(pidfile, "rb") as f:
                     pid = f.read().strip()
+                if pid:
+                    _release(fifo)
+                self._write_stdin(sh, stdin_bytes)
             finally:
-                os.unlink(pidfile)
+                shutil.rmtree(d, ignore_errors=True)
             if not pid:
                 raise RuntimeError("could not start %s" % argv)
             self._pid = int(pid)
