@@ -112,8 +112,10 @@ class Ctx:
         self._mp += 1
         if state is None:
             state = os.path.join(self.tmp, "state%d" % self._mp)
-        return mailpull_mod.Mailpull(self.binary, state, tmp=self.tmp,
-                                     env=env)
+        mp = mailpull_mod.Mailpull(self.binary, state, tmp=self.tmp,
+                                   env=env)
+        self.cleanup(mp.kill_all)
+        return mp
 
     def fakepop3(self, *args, **kw):
         kw.setdefault("certs", self.certs)

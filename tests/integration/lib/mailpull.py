@@ -213,6 +213,18 @@ class Mailpull:
         if env:
             self.env.update(env)
         self.history = []
+        self.procs = []
+
+    def kill_all(self):
+        """Kill and reap every process this wrapper started that is still
+        running (test clean-up)."""
+        for p in self.procs:
+            if p.result is None:
+                p.kill()
+                try:
+                    p.wait(10)
+                except ChildProcessError:
+                    pass
 
     def argv(self, args, state=True):
         argv = [self.binary]
@@ -224,7 +236,9 @@ class Mailpull:
         e = dict(self.env)
         if env:
             e.update(env)
-        return Proc(self.argv(args, state), e, stdin_bytes=stdin)
+        p = Proc(self.argv(args, state), e, stdin_bytes=stdin)
+        self.procs.append(p)
+        return p
 
     def run(self, args, timeout=60, env=None, stdin=None, state=True):
         """Run to completion; returns a Result (timed_out=True and the
