@@ -29,6 +29,24 @@
 static const char *const store_ext_schemas[] = {
 	"CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, "
 	"value TEXT NOT NULL)",
+	/* journal.c */
+	"CREATE TABLE IF NOT EXISTS deliveries (account TEXT NOT NULL "
+	"REFERENCES accounts(id) ON DELETE CASCADE, folder TEXT NOT NULL, "
+	"uidvalidity INTEGER NOT NULL, uid TEXT NOT NULL, rcpt TEXT NOT NULL, "
+	"delivered_at INTEGER, "
+	"PRIMARY KEY (account, folder, uidvalidity, uid, rcpt))",
+	"CREATE TABLE IF NOT EXISTS parked (account TEXT NOT NULL "
+	"REFERENCES accounts(id) ON DELETE CASCADE, folder TEXT NOT NULL, "
+	"uidvalidity INTEGER NOT NULL, uid TEXT NOT NULL, msgid TEXT, "
+	"subject TEXT, reason TEXT, parked_at INTEGER, "
+	"PRIMARY KEY (account, folder, uidvalidity, uid))",
+	/* a forgotten message takes its per-recipient and parked rows along */
+	"CREATE TRIGGER IF NOT EXISTS messages_forget AFTER DELETE ON messages "
+	"BEGIN DELETE FROM deliveries WHERE account = old.account AND "
+	"folder = old.folder AND uidvalidity = old.uidvalidity AND "
+	"uid = old.uid; DELETE FROM parked WHERE account = old.account AND "
+	"folder = old.folder AND uidvalidity = old.uidvalidity AND "
+	"uid = old.uid; END",
 };
 
 #define STORE_DB_FILE		"mailpull.db"

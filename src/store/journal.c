@@ -1,0 +1,288 @@
+/*
+ * journal.c - per-recipient deliveries and parked messages (journal.h).
+ */
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/journal.h"
+#include "store/store_impl.h"
+#include "util/strnum.h"
+#include "util/xmalloc.h"
+
+static const char sql_done_load[] =
+    "SELECT rcpt FROM deliveries WHERE account = ?1 AND folder = ?2 AND "
+    "uidvalidity = ?3 AND uid = ?4 ORDER BY rcpt";
+static const char sql_done_add[] =
+    "INSERT OR IGNORE INTO deliveries (account, folder, uidvalidity, uid, "
+    "rcpt, delivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_parked_add[] =
+    "INSERT INTO parked (account, folder, uidvalidity, uid, msgid, "
+    "subject, reason, parked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+    "ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET "
+    "msgid = excluded.msgid, subject = excluded.subject, "
+    "reason = excluded.reason, parked_at = excluded.parked_at";
+static const char sql_parked_list[] =
+    "SELECT folder, uidvalidity, uid, msgid, subject, reason, parked_at "
+    "FROM parked WHERE account = ?1 ORDER BY parked_at, uid";
+static const char sql_parked_del[] =
+    "DELETE FROM parked WHERE account = ?1 AND folder = ?2 AND "
+    "uidvalidity = ?3 AND uid = ?4";
+static const char sql_msg_forget[] =
+    "DELETE FROM messages WHERE account = ?1 AND folder = ?2 AND "
+    "uidvalidity = ?3 AND uid = ?4";
+static const char sql_msg_release[] =
+    "UPDATE messages SET state = 1, delivered_at = ?5 WHERE account = ?1 "
+    "AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4";
+
+static int
+bind_key(sqlite3_stmt *s, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid)
+{
+	int rc = bind_text(s, 1, acct);
+
+	rc |= bind_text(s, 2, folder != NULL ? folder : "");
+	rc |= sqlite3_bind_int64(s, 3, (sqlite3_int64)uidvalidity);
+	rc |= bind_text(s, 4, uid);
+	return rc;
+}
+
+void
+store_strv_free(char ***v, size_t n)
+{
+	size_t i;
+
+	if (*v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+}
+
+int
+store_rcpt_done_load(struct store *st, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid, char ***rcpts_r, size_t *n_r,
+    struct err *e)
+{
+	sqlite3_stmt *s;
+	char **v = NULL;
+	size_t n = 0;
+	int rc;
+
+	*rcpts_r = NULL;
+	*n_r = 0;
+	if ((s = store_stmt(st, sql_done_load, e)) == NULL)
+		return -1;
+	if (bind_key(s, acct, folder, uidvalidity, uid) != SQLITE_OK) {
+		stmt_done(s);
+		return db_fail(st, e, "loading deliveries of %s", acct);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xreallocarray(v, n + 1, sizeof(*v));
+		v[n] = col_text(s, 0);
+		if (v[n] == NULL)
+			v[n] = xstrdup("");
+		n++;
+	}
+	stmt_done(s);
+	if (rc != SQLITE_DONE) {
+		store_strv_free(&v, n);
+		return db_fail(st, e, "loading deliveries of %s", acct);
+	}
+	*rcpts_r = v;
+	*n_r = n;
+	return 0;
+}
+
+int
+store_rcpt_done_add(struct store *st, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid, const char *rcpt, struct err *e)
+{
+	sqlite3_stmt *s;
+
+	if ((s = store_stmt(st, sql_done_add, e)) == NULL)
+		return -1;
+	if ((bind_key(s, acct, folder, uidvalidity, uid) |
+	    bind_text(s, 5, rcpt) |
+	    sqlite3_bind_int64(s, 6, store_now())) != SQLITE_OK) {
+		stmt_done(s);
+		return db_fail(st, e, "recording a delivery of %s", acct);
+	}
+	return write_done(st, s, e, "recording a delivery", acct);
+}
+
+int
+store_parked_add(struct store *st, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid, const char *msgid,
+    const char *subject, const char *reason, struct err *e)
+{
+	sqlite3_stmt *s;
+
+	if ((s = store_stmt(st, sql_parked_add, e)) == NULL)
+		return -1;
+	if ((bind_key(s, acct, folder, uidvalidity, uid) |
+	    bind_text(s, 5, msgid) | bind_text(s, 6, subject) |
+	    bind_text(s, 7, reason) |
+	    sqlite3_bind_int64(s, 8, store_now())) != SQLITE_OK) {
+		stmt_done(s);
+		return db_fail(st, e, "parking a message of %s", acct);
+	}
+	return write_done(st, s, e, "parking a message", acct);
+}
+
+int
+store_parked_list(struct store *st, const char *acct,
+    struct parked_rec **recs_r, size_t *n_r, struct err *e)
+{
+	sqlite3_stmt *s;
+	struct parked_rec *v = NULL, *p;
+	size_t n = 0;
+	int rc;
+
+	*recs_r = NULL;
+	*n_r = 0;
+	if ((s = store_stmt(st, sql_parked_list, e)) == NULL)
+		return -1;
+	if (bind_text(s, 1, acct) != SQLITE_OK) {
+		stmt_done(s);
+		return db_fail(st, e, "listing parked messages of %s", acct);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xreallocarray(v, n + 1, sizeof(*v));
+		p = &v[n++];
+		p->folder = col_text(s, 0);
+		if (p->folder == NULL)
+			p->folder = xstrdup("");
+		p->uidvalidity = (uint64_t)sqlite3_column_int64(s, 1);
+		p->uid = col_text(s, 2);
+		if (p->uid == NULL)
+			p->uid = xstrdup("");
+		p->msgid = col_text(s, 3);
+		p->subject = col_text(s, 4);
+		p->reason = col_text(s, 5);
+		p->parked_at = sqlite3_column_int64(s, 6);
+	}
+	stmt_done(s);
+	if (rc != SQLITE_DONE) {
+		store_parked_free(&v, n);
+		return db_fail(st, e, "listing parked messages of %s", acct);
+	}
+	*recs_r = v;
+	*n_r = n;
+	return 0;
+}
+
+static void
+parked_clear(struct parked_rec *p)
+{
+	free(p->folder);
+	free(p->uid);
+	free(p->msgid);
+	free(p->subject);
+	free(p->reason);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+store_parked_free(struct parked_rec **recs, size_t n)
+{
+	size_t i;
+
+	if (*recs == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		parked_clear(&(*recs)[i]);
+	free(*recs);
+	*recs = NULL;
+}
+
+char *
+parked_rid(const struct parked_rec *p)
+{
+	if (p->uidvalidity == 0 && p->folder[0] == '\0')
+		return xstrdup(p->uid);
+	return xasprintf("%s/%llu/%s", p->folder,
+	    (unsigned long long)p->uidvalidity, p->uid);
+}
+
+int
+store_parked_find(struct store *st, const char *acct, const char *rid,
+    struct parked_rec *rec_r, struct err *e)
+{
+	struct parked_rec *v = NULL;
+	size_t n = 0, i;
+	int rc = -1;
+
+	memset(rec_r, 0, sizeof(*rec_r));
+	if (store_parked_list(st, acct, &v, &n, e) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char *r = parked_rid(&v[i]);
+		bool match = strcmp(r, rid) == 0;
+
+		free(r);
+		if (match) {
+			*rec_r = v[i];
+			memset(&v[i], 0, sizeof(v[i]));
+			rc = 0;
+			break;
+		}
+	}
+	store_parked_free(&v, n);
+	if (rc == -1)
+		err_set(e, ERR_CONFIG, "no parked message %s for %s (see "
+		    "'mailpull message list %s')", rid, acct, acct);
+	return rc;
+}
+
+static int
+parked_resolve(struct store *st, const char *acct,
+    const struct parked_rec *p, const char *sql, struct err *e)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st, e) == -1)
+		return -1;
+	if ((s = store_stmt(st, sql, e)) == NULL)
+		goto fail;
+	if ((bind_key(s, acct, p->folder, p->uidvalidity, p->uid) |
+	    (sql == sql_msg_release ? sqlite3_bind_int64(s, 5, store_now()) :
+	    SQLITE_OK)) != SQLITE_OK) {
+		stmt_done(s);
+		db_fail(st, e, "updating the journal of %s", acct);
+		goto fail;
+	}
+	if (write_done(st, s, e, "updating the journal", acct) == -1)
+		goto fail;
+	if ((s = store_stmt(st, sql_parked_del, e)) == NULL)
+		goto fail;
+	if (bind_key(s, acct, p->folder, p->uidvalidity, p->uid) !=
+	    SQLITE_OK) {
+		stmt_done(s);
+		db_fail(st, e, "unparking a message of %s", acct);
+		goto fail;
+	}
+	if (write_done(st, s, e, "unparking a message", acct) == -1)
+		goto fail;
+	return store_commit(st, e);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+int
+store_parked_retry(struct store *st, const char *acct,
+    const struct parked_rec *p, struct err *e)
+{
+	return parked_resolve(st, acct, p, sql_msg_forget, e);
+}
+
+int
+store_parked_release(struct store *st, const char *acct,
+    const struct parked_rec *p, struct err *e)
+{
+	return parked_resolve(st, acct, p, sql_msg_release, e);
+}
