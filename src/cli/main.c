@@ -48,6 +48,8 @@ static const char usage_main[] =
 "                             accounts\n"
 "  log ID [-n N]              the last run logs of an account\n"
 "  config set KEY VALUE       global settings (config --help lists keys)\n"
+"  message list|retry|release ACCOUNT [ID]\n"
+"                             parked messages (refused by every target)\n"
 "\n"
 "Global options:\n"
 "  --state DIR   state directory (default $MAILPULL_STATE, then\n"
@@ -67,6 +69,7 @@ static const struct {
 	{ "fetch", cmd_fetch },
 	{ "log", cmd_log },
 	{ "config", cmd_config },
+	{ "message", cmd_message },
 };
 
 int
