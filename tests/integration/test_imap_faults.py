@@ -468,3 +468,144 @@ def test_imap_fake_bye_mid_fetch_keeps_completed(ctx):
             "fetched again: %r" % c
     check_delivered(read_maildir(md), msgs, acct=ACCT)
     assert srv.uids() == []
+
+
+# ---- what a normal pass sends ---------------------------------------------
+
+def test_imap_fake_keep_uses_examine_and_peek(ctx):
+    """Keep mode without --mark-seen: EXAMINE (read-only), BODY.PEEK[],
+    no STORE/EXPUNGE/CLOSE, LOGOUT at the end; the server's flags are
+    untouched."""
+    msgs = _msgs(3)
+    srv, mp, md = _setup(ctx, msgs, extra=["--keep"])
+    assert_ok(mp.fetch(ACCT))
+    check_delivered(read_maildir(md), msgs, acct=ACCT)
+    v = _verbs(srv)
+    assert b"EXAMINE" in v and b"SELECT" not in v, v
+    for c in _cmds(srv, b"UID FETCH"):
+        assert b"BODY.PEEK[" in c, "a FETCH that sets \\Seen: %r" % c
+    _no_destructive(srv)
+    assert v[-1] == b"LOGOUT", "no LOGOUT at the end: %r" % v
+    assert all(srv.flags("INBOX", u) == set() for u in (1, 2, 3))
+
+
+def test_imap_fake_mark_seen_stores_seen_on_delivered_only(ctx):
+    msgs = _msgs(4)
+    srv, mp, md = _setup(ctx, msgs, extra=["--keep", "--mark-seen"])
+    srv.faults["body_nil"] = {3}
+    r = mp.fetch(ACCT)
+    _assert_any_error(r)
+    v = _verbs(srv)
+    assert b"SELECT" in v, "--mark-seen needs a read-write SELECT: %r" % v
+    stores = _cmds(srv, b"UID STORE")
+    assert stores and all(b"\\Seen" in c and b"\\Deleted" not in c
+                          for c in stores), stores
+    assert not any(_set_has(c, 3) for c in stores), stores
+    assert [u for u in srv.uids() if "\\Seen" in srv.flags("INBOX", u)] \
+        == [1, 2, 4], [(u, srv.flags("INBOX", u)) for u in srv.uids()]
+    assert not any(x in v for x in (b"UID EXPUNGE", b"EXPUNGE", b"CLOSE"))
+    assert srv.uids() == [1, 2, 3, 4]
+
+
+def test_imap_fake_login_when_no_auth_plain(ctx):
+    msgs = _msgs(1)
+    srv, mp, md = _setup(ctx, msgs, sasl=())
+    assert_ok(mp.fetch(ACCT))
+    v = _verbs(srv)
+    assert b"LOGIN" in v and b"AUTHENTICATE" not in v, v
+    check_delivered(read_maildir(md), msgs)
+
+
+def test_imap_fake_logindisabled_no_credentials(ctx):
+    srv, mp, md = _setup(ctx, _msgs(1), sasl=(), logindisabled=True)
+    r = mp.fetch(ACCT)
+    assert_failed(r, ACCT, "auth", words=["LOGINDISABLED"])
+    _no_credentials(srv)
+    assert read_maildir(md) == []
+
+
+def test_imap_fake_auth_plain_without_sasl_ir(ctx):
+    msgs = _msgs(1)
+    srv, mp, md = _setup(ctx, msgs, sasl_ir=False)
+    assert_ok(mp.fetch(ACCT))
+    auth = _cmds(srv, b"AUTHENTICATE")
+    assert auth and all(c.split(b" ")[2:] == [b"PLAIN"] for c in auth), \
+        "initial response sent without SASL-IR: %r" % auth
+    check_delivered(read_maildir(md), msgs)
+
+
+# ---- UIDVALIDITY with the fake ----------------------------------------------
+
+def test_imap_fake_uidvalidity_change_after_failed_expunge(ctx):
+    """Delete mode: the messages are delivered and recorded but UID
+    EXPUNGE fails, so they stay. The server then renumbers the folder
+    (new UIDVALIDITY, UIDs 101...) and a second copy of message 1 and a
+    new message arrive. Next pass: nothing is deleted by an old UID, the
+    recorded messages are recognised by Message-ID + size (not fetched
+    again), the new ones are delivered once - the second copy of message
+    1 too, since one earlier delivery vouches for one message only."""
+    msgs = _msgs(5)
+    srv, mp, md = _setup(ctx, msgs[:3])
+    srv.faults["expunge_no"] = True
+    r = mp.fetch(ACCT)
+    _assert_any_error(r)
+    assert _journal(mp) == {1: 1, 2: 1, 3: 1}, _journal(mp)
+    srv.faults.clear()
+    # the failed pass left them marked \Deleted; a rebuild keeps flags
+    srv.renumber("INBOX", 7654321, 101)
+    f = srv.folders["INBOX"]
+    f.add(msgs[0])           # UID 104: same bytes as UID 101
+    f.add(msgs[3])           # UID 105: new
+    n0 = len(srv.sessions)
+    r = mp.fetch(ACCT)
+    assert_ok(r, "pass after the UIDVALIDITY change")
+    assert "UIDVALIDITY" in r.stderr, "not logged loudly: %r" % r
+    body_fetches = [c for c in _cmds(srv, b"UID FETCH", session=n0)
+                    if b"BODY.PEEK[]" in c]
+    fetched = set()
+    for c in body_fetches:
+        fetched |= set(parse_set(c.split(b" ")[3], list(range(1, 200))))
+    # 101 and 104 are identical: one is recognised, the other fetched
+    assert fetched in ({101, 105}, {104, 105}), \
+        "expected one copy of message 1 and UID 105 fetched, got %r" % (
+            sorted(fetched),)
+    for c in _cmds(srv, b"UID STORE", session=n0) + \
+            _cmds(srv, b"UID EXPUNGE", session=n0):
+        for old in (1, 2, 3):
+            assert not _set_has(c, old), "old UID used: %r" % c
+    # delivered: the three (once), the second copy of 1, and the new one
+    check_delivered(read_maildir(md), msgs[:3] + [msgs[0], msgs[3]],
+                    acct=ACCT)
+    rows = mp.db_query("SELECT uidvalidity, uid, state FROM messages "
+                       "WHERE account = ?", (ACCT,))
+    assert {uv for uv, _, _ in rows} <= {7654321}, rows
+    fol = mp.db_query("SELECT folder, uidvalidity FROM folders WHERE "
+                      "account = ?", (ACCT,))
+    assert fol == [("INBOX", 7654321)], fol
+    assert srv.uids() == [], "delete mode left %r" % srv.uids()
+
+
+# ---- hostile SEARCH --------------------------------------------------------
+
+def test_imap_fake_100mb_search_line(ctx):
+    """A 100 MB "* SEARCH 1 1 1 ..." without CRLF: an error, quickly,
+    nothing fetched or deleted, and the same memory bound as any other
+    100 MB line. (SEARCH is streamed, not bound by the line limit, but by
+    IMAP_SEARCH_MAX = 10 million numbers, i.e. up to 40 MB of UIDs held
+    before the error; the folder's EXISTS count, or de-duplicating as
+    numbers arrive, would bound it far lower.)"""
+    srv, mp, md = _setup(ctx, _msgs(2), timeout=10)
+    srv.faults["search_flood"] = 100 * 1024 * 1024
+    t0 = time.monotonic()
+    r = mp.fetch(ACCT, timeout=60)
+    dt = time.monotonic() - t0
+    _assert_any_error(r)
+    assert dt < 15 * util.slow_factor(), "took %.1fs" % dt
+    assert read_maildir(md) == []
+    assert b"UID FETCH" not in _verbs(srv)
+    _no_destructive(srv)
+    assert srv.uids() == [1, 2]
+    if not util.sanitized():
+        assert r.rss_kib < 16 * 1024, \
+            "peak RSS %d KiB >= 16 MiB on a 100 MB SEARCH line" % (
+                r.rss_kib)

@@ -62,11 +62,18 @@ FAULTS (keys of srv.faults, a dict the test may change between passes):
   expunge_no = True              UID EXPUNGE answers NO (nothing removed)
   auth_fail = True               every login fails with
                                  "NO [AUTHENTICATIONFAILED] ..."
+  search_flood = n               UID SEARCH: "* SEARCH " then n bytes of
+                                 "1 1 1 ..." without CRLF, then close
+
+srv.renumber(folder, uidvalidity, first_uid) gives every message of the
+folder a new UID (first_uid, first_uid + 1, ...) under a new UIDVALIDITY,
+as a server does when it rebuilds a mailbox.
 
 Constructor: capabilities (list of words after login; default IMAP4rev1
 UIDPLUS), uidplus=False drops UIDPLUS, stls "none" | "ok" | "no" | "bad" |
 "inject" (advertise STARTTLS unless "none"), preauth=True for a PREAUTH
-greeting, sasl_ir.
+greeting, sasl_ir, sasl (mechanisms advertised before login, default
+("PLAIN",)), logindisabled (advertise LOGINDISABLED and refuse LOGIN).
 """
 import base64
 import re
@@ -160,7 +167,8 @@ def parse_set(s, uids):
 class FakeIMAP:
     def __init__(self, folders=None, user="user", password="secret",
                  certs=None, stls="none", uidplus=True, capabilities=None,
-                 preauth=False, sasl_ir=True, uidvalidity=1234567):
+                 preauth=False, sasl_ir=True, uidvalidity=1234567,
+                 sasl=("PLAIN",), logindisabled=False):
         folders = folders or {"INBOX": []}
         self.folders = {}
         for name, msgs in folders.items():
@@ -177,6 +185,8 @@ class FakeIMAP:
         self.capabilities = capabilities
         self.preauth = preauth
         self.sasl_ir = sasl_ir
+        self.sasl = tuple(sasl)
+        self.logindisabled = logindisabled
         self.faults = {}
         self.sessions = []
         self.lock = threading.Lock()
@@ -237,6 +247,14 @@ class FakeIMAP:
         with self.lock:
             m = self.folders[folder].by_uid(uid)
             return set(m.flags) if m else None
+
+    def renumber(self, folder, uidvalidity, first_uid):
+        with self.lock:
+            f = self.folders[folder]
+            f.uidvalidity = uidvalidity
+            for i, m in enumerate(f.msgs):
+                m.uid = first_uid + i
+            f.uidnext = first_uid + len(f.msgs)
 
     def wait_sessions_done(self, timeout=5):
         deadline = time.monotonic() + timeout
@@ -382,7 +400,9 @@ class _Conn:
             if self.srv.uidplus:
                 caps.append("UIDPLUS")
         if not self.authed:
-            caps += ["AUTH=PLAIN"]
+            caps += ["AUTH=%s" % m for m in self.srv.sasl]
+            if self.srv.logindisabled:
+                caps.append("LOGINDISABLED")
             if self.srv.sasl_ir:
                 caps.append("SASL-IR")
             if self.srv.stls != "none" and not self.sess.tls:
@@ -512,6 +532,9 @@ class _Conn:
         return out
 
     def cmd_LOGIN(self, tag, rest):
+        if self.srv.logindisabled:
+            self.line(tag + b" NO LOGIN is disabled here")
+            return
         args = self._astrings(rest)
         if len(args) != 2:
             self.line(tag + b" BAD LOGIN needs two arguments")
@@ -520,7 +543,7 @@ class _Conn:
 
     def cmd_AUTHENTICATE(self, tag, rest):
         mech, _, ir = rest.partition(b" ")
-        if mech.upper() != b"PLAIN":
+        if mech.upper() != b"PLAIN" or "PLAIN" not in self.srv.sasl:
             self.line(tag + b" NO unsupported mechanism")
             return
         if not ir:
@@ -577,6 +600,16 @@ class _Conn:
     def cmd_UID_SEARCH(self, tag, rest):
         if not self._need_folder(tag):
             return
+        flood = self.srv.faults.get("search_flood")
+        if flood:
+            self.send(b"* SEARCH ")
+            chunk = b"1 " * (1 << 19)
+            sent = 0
+            while sent < flood:
+                k = min(len(chunk), flood - sent)
+                self.send(chunk[:k])
+                sent += k
+            self.drop("after a %d-byte SEARCH line" % flood)
         words = rest.upper().split()
         with self.srv.lock:
             msgs = list(self.folder.msgs)
