@@ -332,7 +332,7 @@ def test_imap_max_per_pass(ctx):
     check_delivered(b.delivered(), _expected(msgs))
 
 
-# ---- UIDVALIDITY --------------------------------------------------------------
+# ---- UIDVALIDITY ------------------------------------------------------------
 
 def test_imap_uidvalidity_change_reidentified(ctx):
     """Keep mode; the mailbox is recreated (new UIDVALIDITY, new UIDs),
@@ -393,7 +393,7 @@ def test_imap_uidvalidity_change_delete_mode(ctx):
     assert a.server_count() == 0
 
 
-# ---- flags options ------------------------------------------------------------
+# ---- flags options ----------------------------------------------------------
 
 def test_imap_only_unseen(ctx):
     a, msgs = _acct(ctx, "iuns", 6)
@@ -431,7 +431,7 @@ def test_imap_mark_seen(ctx):
     check_delivered(a.delivered(), _expected(msgs), acct=a.id)
 
 
-# ---- failures -----------------------------------------------------------------
+# ---- failures ---------------------------------------------------------------
 
 def test_imap_wrong_password(ctx):
     a, msgs = _acct(ctx, "iwpw", 3)
