@@ -37,6 +37,7 @@
 #define FETCH_BATCH	200	/* UIDs per UID FETCH command */
 #define MSGID_MAX	998
 #define HDR_MAX		8192
+#define MAX_UIDS	1000000	/* a folder larger is refused (as POP3) */
 
 struct reid;
 
@@ -58,6 +59,7 @@ struct im {
 	/* fetching */
 	const uint32_t *want;	/* sorted */
 	size_t nwant;
+	bool *answered;		/* per want[]: a FETCH for it came */
 	bool in_body, body_ok, pending_cr;
 	uint32_t body_seq;
 	bool msgid_mode;
@@ -306,6 +308,9 @@ on_search(struct im *s, const struct imap_event *ev, struct err *e)
 {
 	if (ev->kind != IMAP_EV_SEARCH)
 		return 0;
+	if (s->nuids + ev->nuids > MAX_UIDS)
+		return err_set(e, ERR_PROTOCOL, "folder %s has more than %d "
+		    "messages; refusing to list it", s->folder, MAX_UIDS);
 	if (s->nuids + ev->nuids > s->capuids) {
 		s->capuids = MP_MAX(s->capuids * 2, s->nuids + ev->nuids + 64);
 		s->uids = xreallocarray(s->uids, s->capuids,
@@ -367,8 +372,16 @@ push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
 static bool
 wanted(const struct im *s, uint32_t uid)
 {
-	return s->want != NULL && bsearch(&uid, s->want, s->nwant,
-	    sizeof(*s->want), cmp_u32) != NULL;
+	const uint32_t *p;
+
+	if (s->want == NULL)
+		return false;
+	p = bsearch(&uid, s->want, s->nwant, sizeof(*s->want), cmp_u32);
+	if (p == NULL)
+		return false;
+	if (s->answered != NULL)
+		s->answered[p - s->want] = true;
+	return true;
 }
 
 static int
@@ -434,12 +447,14 @@ fetch_done(struct im *s, const struct imap_event *ev, struct err *e)
 	const struct imap_fetch *f = ev->fetch;
 	char uid[16], head[HDR_MAX], msgid[MSGID_MAX + 1];
 	size_t hl;
-	bool mine = f->has_uid && wanted(s, f->uid);
+	bool mine;
 
 	if (f->nbody == 0 && !f->body_nil) {
-		/* A flags update or other unsolicited FETCH. */
+		/* A flags update or other unsolicited FETCH; a requested UID
+		 * answered this way counts as not answered. */
 		return 0;
 	}
+	mine = f->has_uid && wanted(s, f->uid);
 	if (!mine) {
 		if (s->in_body || s->body_seq == f->seq)
 			s->body_ok = false;
@@ -625,15 +640,37 @@ im_fetch_set(struct im *s, const uint32_t *uids, size_t n,
 			return err_set(e, ERR_INTERNAL, "bad UID set");
 		s->want = uids + off;
 		s->nwant = (size_t)k;
+		s->answered = xcalloc((size_t)k, sizeof(*s->answered));
 		if (imap_cmd_uid_fetch(s->eng, set, what) == -1)
 			return err_set(e, ERR_INTERNAL, "cannot queue UID "
 			    "FETCH");
-		if (im_wait(s, imap_tag_last(s->eng), on_fetch, &ev, e) == -1)
+		if (im_wait(s, imap_tag_last(s->eng), on_fetch, &ev, e) == -1) {
+			xfree(&s->answered);
 			return -1;
+		}
 		if (ev.status != IMAP_OK)
 			soft_err(s, imap_code_err_class(ev.status, ev.code),
 			    "UID FETCH in %s failed: %.*s", s->folder,
 			    (int)MP_MIN(ev.len, 200), ev.text);
+		else if (!s->ctx->stop) {
+			size_t i, missing = 0;
+			uint32_t first = 0;
+
+			/* A UID the server did not answer for is not
+			 * delivered and not deleted: retried next pass. */
+			for (i = 0; i < (size_t)k; i++)
+				if (!s->answered[i] && missing++ == 0)
+					first = s->want[i];
+			if (missing > 0) {
+				s->ctx->res->failed += missing;
+				soft_err(s, ERR_PROTOCOL, "server returned no "
+				    "message for %zu requested UIDs in %s "
+				    "(first: %u; expunged meanwhile?); kept "
+				    "for the next pass", missing, s->folder,
+				    first);
+			}
+		}
+		xfree(&s->answered);
 		off += (size_t)k;
 		if (!s->msgid_mode && im_commit(s, e) == -1)
 			return -1;
