@@ -27,8 +27,10 @@
 #define PASS_LOG_MAX	(256 * 1024)
 #define SPOOL_MEM_MAX	(1024 * 1024)
 #define MESSAGE_MAX	((uint64_t)1 << 30)	/* 1 GiB */
-/* Whole-pass deadline: a floor, plus a slow-but-honest transfer rate. */
-#define DEADLINE_BASE_MS	(120 * 1000)
+/* Whole-pass deadline: ten network steps (at least 10 s), plus a second
+ * per message and a slow-but-honest transfer rate for the listed bytes, so
+ * a server dripping a byte at a time cannot hold a pass forever. */
+#define DEADLINE_MIN_MS		(10 * 1000)
 #define DEADLINE_MIN_RATE	(32 * 1024)	/* bytes per second */
 
 void
@@ -99,8 +101,8 @@ pass_deadline_extend(struct pass_ctx *ctx, unsigned long msgs, uint64_t bytes)
 
 	extra = (int64_t)(bytes / DEADLINE_MIN_RATE) * 1000 +
 	    (int64_t)msgs * 1000;
-	ctx->deadline_ms = ctx->started_ms + DEADLINE_BASE_MS +
-	    10 * (int64_t)ctx->timeout_ms + extra;
+	ctx->deadline_ms = ctx->started_ms +
+	    MP_MAX(10 * (int64_t)ctx->timeout_ms, DEADLINE_MIN_MS) + extra;
 }
 
 static void

@@ -24,6 +24,9 @@ FAULTS (keys of srv.faults, a dict the test may change between passes):
   stall_in_retr = (msgno, nbytes)  same, then send nothing more (the
                                    connection stays open until the client
                                    closes it or the server stops)
+  drip_in_retr = (msgno, nbytes)   same, then one byte every 0.5 s (the
+                                   step timeout never fires; only the
+                                   whole-pass deadline can end it)
   stall_after = b"CMD"             stall right after reading this command
   drop_at_quit = True              QUIT: close without reply, no deletion
   drop_after_dele = n              close right after the reply to the n-th
@@ -450,7 +453,7 @@ class _Conn:
         f = self.srv.faults
         cut = None
         mode = None
-        for key in ("drop_in_retr", "stall_in_retr"):
+        for key in ("drop_in_retr", "stall_in_retr", "drip_in_retr"):
             if key in f and f[key][0] == n:
                 cut, mode = f[key][1], key
         self.line("+OK %d octets" % m.size)
@@ -462,6 +465,14 @@ class _Conn:
                 self.send(w[:cut - sent])
                 if mode == "drop_in_retr":
                     self.drop("in RETR %d after %d bytes" % (n, cut))
+                if mode == "drip_in_retr":
+                    for b in w[cut - sent:] + b"x" * 10000:
+                        time.sleep(0.5)
+                        try:
+                            self.send(bytes([b]))
+                        except OSError:
+                            break
+                    self.drop("dripping RETR %d" % n)
                 self.stall("in RETR %d after %d bytes" % (n, cut))
             self.send(w)
             sent += len(w)
