@@ -34,8 +34,11 @@ fuzz: $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 	./scripts/fuzz 60
 
-bench: deps all
-	./bench/run
+bench: deps
+	./bench/install-deps
+	test -f build-bench/build.ninja || meson setup build-bench -Dbuildtype=release
+	ninja -C build-bench mailpull
+	./bench/run --binary build-bench/mailpull $(BENCH_ARGS)
 
 lint:
 	./scripts/lint
