@@ -299,15 +299,15 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 	int fd = -1, r = -1;
 	size_t i;
 
-	buf_init(&hdr, TARGET_RECEIVED_MAX);
+	buf_init(&hdr, TARGET_HEADER_MAX);
 	if (target_expand(t->uri.path, rcpt, &root, err) == -1) {
 		err_prefix(err, "maildir");
 		goto out;
 	}
-	if (target_received_format(&hdr, t->hostname, rcpt, d,
-	    time(NULL)) == -1) {
-		err_set(err, ERR_INTERNAL, "maildir: Received: header for %s "
-		    "too long", root);
+	/* Received: and then the extra header lines (target.h). */
+	if (target_header_format(&hdr, t->hostname, rcpt, d, time(NULL),
+	    err) == -1) {
+		err_prefix(err, "maildir: %s", root);
 		goto out;
 	}
 	for (i = 0; i < DELIVERY_KEY_LEN; i++) {

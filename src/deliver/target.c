@@ -33,9 +33,9 @@ static const char *const target_kind_names[] = {
 /* Implemented kinds; NULL ones are refused by target_open() for now. */
 static const struct target_ops *const target_ops_table[] = {
 	[TARGET_MAILDIR] = &target_maildir_ops,
-	[TARGET_LMTP] = NULL,
-	[TARGET_SMTP] = NULL,
-	[TARGET_MDA] = NULL,
+	[TARGET_LMTP] = &target_lmtp_ops,
+	[TARGET_SMTP] = &target_smtp_ops,
+	[TARGET_MDA] = &target_mda_ops,
 };
 
 const char *
@@ -65,6 +65,52 @@ target_has_ctl(const char *s)
 		if (*p < 0x20 || *p == 0x7f)
 			return true;
 	return false;
+}
+
+/*
+ * The option list after '?' (see target.h). 1: parsed into u; 0: not an
+ * option list (*bad_r names the first unknown option); -1: a known option
+ * with a bad value or not allowed for the kind (err set).
+ */
+static int
+target_opts_parse(const char *uri, const char *opts, struct target_uri *u,
+    const char **bad_r, struct err *err)
+{
+	char *copy, *tok, *next;
+	const char *errstr;
+	long long v;
+	int r = 1;
+
+	*bad_r = NULL;
+	copy = xstrdup(opts);
+	for (tok = copy; tok != NULL && r == 1; tok = next) {
+		if ((next = strchr(tok, '&')) != NULL)
+			*next++ = '\0';
+		if (strcmp(tok, "starttls") == 0) {
+			if (u->kind != TARGET_SMTP)
+				r = err_set(err, ERR_CONFIG, "target \"%s\": "
+				    "starttls is for smtp: targets", uri);
+			else
+				u->starttls = true;
+		} else if (strncmp(tok, "timeout=", 8) == 0) {
+			v = strnum(tok + 8, 1, 86400, &errstr);
+			if (errstr != NULL)
+				r = err_set(err, ERR_CONFIG, "target \"%s\": "
+				    "timeout is %s (want 1..86400 seconds)", uri,
+				    errstr);
+			else
+				u->timeout_s = (int)v;
+		} else {
+			*bad_r = opts;
+			r = 0;
+		}
+	}
+	free(copy);
+	if (r != 1) {
+		u->starttls = false;
+		u->timeout_s = 0;
+	}
+	return r;
 }
 
 /* Parse "HOST:PORT" or "[v6addr]:PORT" into u->host and u->port. */
@@ -125,6 +171,9 @@ target_hostport_parse(const char *uri, const char *s, struct target_uri *u,
 	return 0;
 }
 
+static int target_uri_parse_rest(const char *, const char *,
+    struct target_uri *, struct err *);
+
 int
 target_uri_parse(const char *uri, struct target_uri *u, struct err *err)
 {
@@ -137,10 +186,10 @@ target_uri_parse(const char *uri, struct target_uri *u, struct err *err)
 		{ "smtp", TARGET_SMTP },
 		{ "mda", TARGET_MDA },
 	};
-	const char *colon, *rest;
-	char *probe = NULL;
+	const char *colon, *rest, *q, *bad;
+	char *main_part = NULL;
+	int r;
 	size_t i, slen;
-	struct err perr = { 0 };
 
 	memset(u, 0, sizeof(*u));
 	if (uri == NULL || *uri == '\0')
@@ -162,6 +211,45 @@ target_uri_parse(const char *uri, struct target_uri *u, struct err *err)
 		    "\"%.*s\" (want maildir:, lmtp:, smtp: or mda:)", uri,
 		    (int)MP_MIN(slen, 32), uri);
 	u->kind = schemes[i].kind;
+
+	/* "?options": for HOST:PORT any '?' starts them; a unix path or a
+	 * command keeps a '?' that does not start a valid option list. */
+	if (u->kind != TARGET_MAILDIR) {
+		if (u->kind != TARGET_MDA && strncmp(rest, "unix:", 5) != 0)
+			q = strchr(rest, '?');
+		else
+			q = strrchr(rest, '?');
+		if (q != NULL) {
+			r = target_opts_parse(uri, q + 1, u, &bad, err);
+			if (r == -1)
+				return -1;
+			if (r == 1)
+				main_part = xstrndup(rest, (size_t)(q - rest));
+			else if (u->kind != TARGET_MDA &&
+			    strncmp(rest, "unix:", 5) != 0)
+				return err_set(err, ERR_CONFIG, "target \"%s\": "
+				    "unknown option \"%s\" (want starttls or "
+				    "timeout=SECONDS)", uri, bad);
+		}
+	}
+	if (main_part != NULL)
+		rest = main_part;
+	r = target_uri_parse_rest(uri, rest, u, err);
+	free(main_part);
+	if (r == -1) {
+		target_uri_clear(u);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+target_uri_parse_rest(const char *uri, const char *rest, struct target_uri *u,
+    struct err *err)
+{
+	char *probe = NULL, **argv = NULL;
+	struct err perr = { 0 };
+	bool shell;
 
 	switch (u->kind) {
 	case TARGET_MAILDIR:
@@ -197,9 +285,10 @@ target_uri_parse(const char *uri, struct target_uri *u, struct err *err)
 			if (*rest != '/')
 				return err_set(err, ERR_CONFIG, "target \"%s\": "
 				    "socket path must be absolute", uri);
-			if (strlen(rest) > TARGET_PATH_MAX)
+			/* sockaddr_un.sun_path holds 108 bytes. */
+			if (strlen(rest) > 107)
 				return err_set(err, ERR_CONFIG,
-				    "target \"%s\": path too long", uri);
+				    "target \"%s\": socket path too long", uri);
 			u->path = xstrdup(rest);
 			u->unix_socket = true;
 			break;
@@ -211,6 +300,16 @@ target_uri_parse(const char *uri, struct target_uri *u, struct err *err)
 		if (*rest == '\0')
 			return err_set(err, ERR_CONFIG,
 			    "target \"%s\": empty MDA command", uri);
+		if (strlen(rest) > TARGET_PATH_MAX)
+			return err_set(err, ERR_CONFIG,
+			    "target \"%s\": command too long", uri);
+		if (target_argv_split(rest, &argv, &shell, &perr) == -1) {
+			err_set(err, ERR_CONFIG, "target \"%s\": %s", uri,
+			    err_msg(&perr));
+			err_clear(&perr);
+			return -1;
+		}
+		target_argv_free(&argv);
 		u->path = xstrdup(rest);
 		break;
 	}
@@ -424,11 +523,14 @@ target_received_format(struct buf *b, const char *local_host,
 	target_fold_add(&f, "(" MAILPULL_NAME, false);
 	target_fold_add(&f, MAILPULL_VERSION ")", false);
 
-	target_fold_add(&f, "for", true);
-	target_token_clean(tok, sizeof(tok), rcpt);
-	(void)snprintf(word, sizeof(word), "<%s>", tok);
-	target_fold_add(&f, word, false);
-	target_fold_add(&f, "(account", false);
+	if (rcpt != NULL) {
+		target_fold_add(&f, "for", true);
+		target_token_clean(tok, sizeof(tok), rcpt);
+		(void)snprintf(word, sizeof(word), "<%s>", tok);
+		target_fold_add(&f, word, false);
+		target_fold_add(&f, "(account", false);
+	} else
+		target_fold_add(&f, "(account", true);
 	target_token_clean(tok, sizeof(tok), d != NULL ? d->account : NULL);
 	(void)snprintf(word, sizeof(word), "%s,", tok);
 	target_fold_add(&f, word, false);
@@ -440,6 +542,34 @@ target_received_format(struct buf *b, const char *local_host,
 	if (f.r == 0)
 		f.r = buf_add(b, "\n", 1);
 	return f.r;
+}
+
+int
+target_header_format(struct buf *b, const char *local_host,
+    const char *rcpt, const struct delivery *d, time_t now, struct err *err)
+{
+	const char *x;
+	size_t n;
+
+	if (target_received_format(b, local_host, rcpt, d, now) == -1)
+		return err_set(err, ERR_INTERNAL, "Received: header too long");
+	if (d == NULL || (x = d->extra_headers) == NULL || *x == '\0')
+		return 0;
+	n = strlen(x);
+	if (memchr(x, '\r', n) != NULL)
+		return err_set(err, ERR_INTERNAL,
+		    "extra header lines hold a CR");
+	/* A header line must not be empty (it would end the header) nor
+	 * start a continuation of our Received: field. */
+	if (x[0] == '\n' || x[0] == ' ' || x[0] == '\t' ||
+	    strstr(x, "\n\n") != NULL)
+		return err_set(err, ERR_INTERNAL,
+		    "extra header lines are malformed");
+	if (buf_add(b, x, n) == -1 ||
+	    (x[n - 1] != '\n' && buf_add(b, "\n", 1) == -1))
+		return err_set(err, ERR_INTERNAL,
+		    "extra header lines too long");
+	return 0;
 }
 
 int
@@ -464,6 +594,8 @@ target_open(struct target **t_r, const struct target_uri *u,
 	t->uri.host = u->host != NULL ? xstrdup(u->host) : NULL;
 	t->uri.port = u->port;
 	t->uri.unix_socket = u->unix_socket;
+	t->uri.starttls = u->starttls;
+	t->uri.timeout_s = u->timeout_s;
 	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
 		t->hostname = xstrdup("localhost");
 	else {
@@ -482,7 +614,70 @@ int
 target_deliver(struct target *t, struct spool *sp, const char *rcpt,
     const struct delivery *d, struct err *err)
 {
-	return t->ops->deliver(t, sp, rcpt, d, err);
+	struct target_rcpt r;
+
+	if (t->ops->deliver != NULL)
+		return t->ops->deliver(t, sp, rcpt, d, err);
+	memset(&r, 0, sizeof(r));
+	r.addr = rcpt;
+	if (target_deliver_many(t, sp, &r, 1, d, err) == -1)
+		return -1;
+	if (r.result == ERR_NONE)
+		return 0;
+	err_set(err, r.result, "%s", r.reason != NULL ? r.reason :
+	    "refused");
+	target_rcpts_clear(&r, 1);
+	return -1;
+}
+
+int
+target_deliver_many(struct target *t, struct spool *sp,
+    struct target_rcpt *rcpts, size_t n, const struct delivery *d,
+    struct err *err)
+{
+	struct err e1 = { 0 };
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		rcpts[i].result = ERR_NONE;
+		rcpts[i].reason = NULL;
+	}
+	if (n == 0)
+		return 0;
+	if (t->ops->deliver_many != NULL) {
+		if (t->ops->deliver_many(t, sp, rcpts, n, d, err) == 0)
+			return 0;
+		/* A whole failure: every recipient gets its class. */
+		for (i = 0; i < n; i++) {
+			free(rcpts[i].reason);
+			rcpts[i].result = err != NULL && err->cls != ERR_NONE ?
+			    err->cls : ERR_TEMP;
+			rcpts[i].reason = xstrdup(err != NULL ? err_msg(err) :
+			    "delivery failed");
+		}
+		return -1;
+	}
+	/* One delivery per recipient; each result stands on its own. */
+	for (i = 0; i < n; i++) {
+		if (t->ops->deliver(t, sp, rcpts[i].addr, d, &e1) == 0)
+			continue;
+		rcpts[i].result = e1.cls != ERR_NONE ? e1.cls : ERR_LOCAL;
+		rcpts[i].reason = xstrdup(err_msg(&e1));
+		err_clear(&e1);
+	}
+	return 0;
+}
+
+void
+target_rcpts_clear(struct target_rcpt *rcpts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(rcpts[i].reason);
+		rcpts[i].reason = NULL;
+		rcpts[i].result = ERR_NONE;
+	}
 }
 
 int

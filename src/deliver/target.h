@@ -8,6 +8,24 @@
  * URIs (DESIGN.md): maildir:PATH (PATH may use %u local part, %d domain in
  * lower case, %a whole address), lmtp:HOST:PORT, lmtp:unix:PATH,
  * smtp:HOST:PORT, mda:COMMAND.
+ *
+ * Options: lmtp:, smtp: and mda: URIs take a suffix "?OPT[&OPT]":
+ *   starttls      smtp: only: STARTTLS before MAIL, required (the server
+ *                 must offer it; certificate and host name verified)
+ *   timeout=SECS  lmtp:/smtp: the per-step timeout (default 30 s);
+ *                 mda: the command's time limit (default 300 s)
+ * e.g. "smtp:mx.local:25?starttls", "mda:/usr/bin/procmail?timeout=60".
+ * For lmtp:unix:PATH and mda:COMMAND, a suffix that is not a valid option
+ * list is part of the path or command.
+ *
+ * mda:COMMAND is split into an argv at white space, with '...' and "..."
+ * quoting and backslash escapes (no shell); %u %d %a are substituted in
+ * each argument (target_expand). A command starting with "sh -c " runs
+ * the rest with /bin/sh -c, with no substitution (the recipient's local
+ * part, domain and address are $1, $2 and $3 there). The message goes to
+ * standard input; exit 0 delivered, 75 try later, other exits and signals
+ * permanent failures (stderr, up to 4 KiB, in the reason); past the time
+ * limit the process group is killed and the delivery is temporary failed.
  */
 #ifndef MP_TARGET_H
 #define MP_TARGET_H
@@ -29,6 +47,8 @@ struct target_uri {
 	char *host;	/* lmtp/smtp over TCP */
 	int port;
 	bool unix_socket;
+	bool starttls;	/* smtp: "?starttls" */
+	int timeout_s;	/* "?timeout=N"; 0: the kind's default */
 };
 
 /* Parse a target URI; -1 with ERR_CONFIG and a message naming the problem. */
@@ -89,10 +109,17 @@ int target_deliver(struct target *, struct spool *, const char *rcpt,
  * every rcpts[i].result. Returns 0 when each recipient got a result (any
  * mix), -1 when the attempt failed as a whole (connection lost, local
  * error): err is set and every result is set to err's class.
+ * An LMTP connection lost after some recipients' replies after the data
+ * is not a whole failure: those recipients keep ERR_NONE, the others get
+ * ERR_TEMP, and 0 is returned. The reason and result fields are
+ * overwritten, not freed: target_rcpts_clear() between uses. With n > 1
+ * the Received: field names no recipient (RFC 5321 section 4.4: "for" is
+ * for a single recipient); Maildir and MDA write one per recipient.
  */
 int target_deliver_many(struct target *, struct spool *,
     struct target_rcpt *rcpts, size_t n, const struct delivery *,
     struct err *);
+/* Free the reasons and reset the results (addr is the caller's). */
 void target_rcpts_clear(struct target_rcpt *rcpts, size_t n);
 /* Make every delivery since the last sync durable (Maildir: fsync each
  * new/ directory touched). Must succeed before the point of no return. */

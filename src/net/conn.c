@@ -25,6 +25,7 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -417,6 +418,49 @@ fail:
 	return -1;
 }
 
+int
+conn_connect_unix(struct conn **c_r, const char *path, int timeout_ms,
+    struct err *e)
+{
+	struct sockaddr_un sun;
+	struct addrinfo ai;
+	struct conn *c;
+	int64_t step_end = 0;
+	int fd = -1, lasterr = 0;
+	char ebuf[128];
+
+	*c_r = NULL;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (path == NULL || *path == '\0' ||
+	    strlen(path) >= sizeof(sun.sun_path))
+		return err_set(e, ERR_CONFIG, "invalid unix socket path");
+	memcpy(sun.sun_path, path, strlen(path));
+	memset(&ai, 0, sizeof(ai));
+	ai.ai_family = AF_UNIX;
+	ai.ai_socktype = SOCK_STREAM;
+	ai.ai_addr = (struct sockaddr *)&sun;
+	ai.ai_addrlen = sizeof(sun);
+	if (timeout_ms > 0)
+		step_end = conn_now_ms() + timeout_ms;
+	if (conn_connect_one(&ai, step_end, timeout_ms, &fd, &lasterr,
+	    e) == -1) {
+		if (lasterr != 0)
+			err_set(e, ERR_CONNECT, "connect to unix:%s: %s", path,
+			    conn_strerror(lasterr, ebuf, sizeof(ebuf)));
+		else
+			err_prefix(e, "connect to unix:%s", path);
+		return -1;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->host = xasprintf("unix:%s", path);
+	c->port = 0;
+	c->timeout_ms = timeout_ms;
+	*c_r = c;
+	return 0;
+}
+
 static bool
 conn_is_ip_literal(const char *name)
 {
@@ -772,6 +816,12 @@ conn_write(struct conn *c, const void *p, size_t n, struct err *e)
 		    conn_strerror(errno, ebuf, sizeof(ebuf)));
 	}
 	return 0;
+}
+
+int
+conn_fd(const struct conn *c)
+{
+	return c->fd;
 }
 
 size_t

@@ -28,6 +28,9 @@ struct tls_opts {
 /* Resolve host and connect (each address in turn) within timeout_ms. */
 int conn_connect(struct conn **c_r, const char *host, int port,
     int timeout_ms, struct err *);
+/* Connect to a unix-domain stream socket at path within timeout_ms. */
+int conn_connect_unix(struct conn **c_r, const char *path, int timeout_ms,
+    struct err *);
 /* Handshake TLS over the connection (implicit TLS or after STARTTLS). */
 int conn_starttls(struct conn *, const struct tls_opts *, struct err *);
 bool conn_is_tls(const struct conn *);
@@ -46,6 +49,9 @@ int conn_write(struct conn *, const void *, size_t n, struct err *);
 /* Bytes the TLS layer already holds decrypted (must be 0 before STARTTLS
  * handshake and is checked by the caller together with its own buffer). */
 size_t conn_pending(const struct conn *);
+/* The socket, for poll() by an event loop (IMAP IDLE); reading and
+ * writing still go through conn_read()/conn_write(). */
+int conn_fd(const struct conn *);
 /* Close (TLS close_notify best effort) and free; sets *c to NULL. */
 void conn_free(struct conn **);
 /* Monotonic clock in milliseconds. */
