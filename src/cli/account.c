@@ -29,6 +29,7 @@
 #include "util/strnum.h"
 #include "util/xmalloc.h"
 
+#include "cli/account_route.h"
 #include "cli/cli.h"
 
 #define PASSWORD_MAX 4096
@@ -38,7 +39,9 @@ static const char usage_account[] =
 "         [--security tls|starttls|none] [--no-verify] [--ca-file F]\n"
 "         --user NAME (--password-file F | --password-env VAR |\n"
 "         password on stdin)\n"
-"         [--deliver-to LOCAL[,LOCAL...]] [--target URI]\n"
+"         [--deliver-to LOCAL[,LOCAL...]|@GROUP] [--target URI]\n"
+"         [--multidrop --domains D[,D...] [--envelope-header NAME]...\n"
+"         [--rule 'PATTERN > DEST']... [--postmaster LOCAL]]\n"
 "         [--delete | --keep | --keep-days N] [--max-per-pass N]\n"
 "         [--timeout SECONDS] [--folder NAME]... [--only-unseen]\n"
 "         [--mark-seen] [--disabled]\n"
@@ -59,8 +62,24 @@ static const char usage_account[] =
 "  --password-file F  read the password from F (first line)\n"
 "  --password-env V   read the password from environment variable V\n"
 "                     (default for add: read it from standard input)\n"
-"  --deliver-to L     local recipients, comma-separated; a bare name takes\n"
-"                     the account's domain (default: the account ID)\n"
+"  --deliver-to L     local recipients, comma-separated, or @GROUP; a bare\n"
+"                     name takes the local-domain setting, else the\n"
+"                     account's domain (default: the account ID)\n"
+"  --multidrop        catch-all mailbox: recipients from the envelope\n"
+"                     headers (else To/Cc/Bcc/Resent-*), kept when in an\n"
+"                     accepted domain; --single turns it off\n"
+"  --domains D,...    accepted domains (*.a.example: its subdomains)\n"
+"  --envelope-header H  header naming the envelope recipient (repeatable;\n"
+"                     replaces Delivered-To, X-Original-To, Envelope-To,\n"
+"                     X-Envelope-To)\n"
+"  --rule 'P > D'     sorting rule, first match wins (repeatable, ordered;\n"
+"                     replaces the stored rules; --no-rules clears).\n"
+"                     P: addr, *@domain, *@*.domain, *; D: local address,\n"
+"                     *@domain (keeps the local part), @GROUP, postmaster,\n"
+"                     drop. Unmatched accepted recipients get the message\n"
+"                     themselves; mail for nobody accepted: the postmaster\n"
+"  --postmaster L     this account's postmaster (default: the postmaster\n"
+"                     setting; '' resets)\n"
 "  --target URI       maildir:PATH (with %u local part, %d domain, %a\n"
 "                     address), lmtp:HOST:PORT, lmtp:unix:PATH,\n"
 "                     smtp:HOST:PORT, mda:COMMAND\n"
@@ -201,6 +220,7 @@ static const struct option account_opts[] = {
 	{ "mark-seen", no_argument, NULL, OPT_MARK_SEEN },
 	{ "no-mark-seen", no_argument, NULL, OPT_NO_MARK_SEEN },
 	{ "disabled", no_argument, NULL, OPT_DISABLED },
+	ACCOUNT_ROUTE_OPTIONS,
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -420,6 +440,10 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 			usage_error("account", "option %s needs a value",
 			    argv[optind - 1]);
 		default:
+			if (ACCOUNT_ROUTE_OPT(c)) {
+				account_route_opt(c, optarg);
+				break;
+			}
 			usage_error("account", "unknown option %s",
 			    argv[optind - 1]);
 		}
@@ -486,8 +510,11 @@ cmd_account_add_edit(int argc, char **argv, bool add)
 		fprintf(stderr, "mailpull: %s\n", err_msg(&e));
 		goto out;
 	}
+	account_route_load(st, id, add);
 	pw = account_parse(argc, argv, &a, add, id, &pwlen, &proto_set,
 	    &host_set, &user_set);
+	if (account_route_check(st, id, &a, &e) == -1)
+		goto fail;
 	if (add) {
 		if (!proto_set)
 			usage_error("account", "--protocol is required");
@@ -511,6 +538,8 @@ cmd_account_add_edit(int argc, char **argv, bool add)
 		}
 		goto fail;
 	}
+	if (account_route_save(st, id, &e) == -1)
+		goto fail;
 	if (a.security == SEC_NONE)
 		fprintf(stderr, "mailpull: warning: %s: security none sends the "
 		    "password in clear text\n", id);
@@ -600,6 +629,7 @@ cmd_account_list(int argc, char **argv)
 			json_str(stdout, a->user);
 			fputs(", \"deliver_to\": ", stdout);
 			json_str(stdout, a->deliver_to);
+			account_route_json(st, a, stdout);
 			fputs(", \"target\": ", stdout);
 			json_str(stdout, a->target);
 			fputs(", \"policy\": ", stdout);
@@ -679,6 +709,7 @@ cmd_account_show(const char *id)
 	    "not set");
 	printf("deliver-to:   %s\n", a.deliver_to != NULL ? a.deliver_to :
 	    a.id);
+	account_route_show(st, &a, stdout);
 	if (a.target != NULL)
 		printf("target:       %s\n", a.target);
 	else

@@ -48,6 +48,8 @@ static const char usage_main[] =
 "                             accounts\n"
 "  log ID [-n N]              the last run logs of an account\n"
 "  config set KEY VALUE       global settings (config --help lists keys)\n"
+"  group add NAME MEMBER...   a group of local addresses (@NAME);\n"
+"                             also group edit|list|show|delete\n"
 "  message list|retry|release ACCOUNT [ID]\n"
 "                             parked messages (refused by every target)\n"
 "\n"
@@ -69,6 +71,7 @@ static const struct {
 	{ "fetch", cmd_fetch },
 	{ "log", cmd_log },
 	{ "config", cmd_config },
+	{ "group", cmd_group },
 	{ "message", cmd_message },
 };
 

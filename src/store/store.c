@@ -29,6 +29,13 @@
 static const char *const store_ext_schemas[] = {
 	"CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, "
 	"value TEXT NOT NULL)",
+	/* routing.c */
+	"CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, "
+	"members TEXT NOT NULL, created INTEGER, updated INTEGER)",
+	"CREATE TABLE IF NOT EXISTS account_routing (account TEXT PRIMARY KEY "
+	"REFERENCES accounts(id) ON DELETE CASCADE, multidrop INTEGER NOT NULL "
+	"DEFAULT 0, domains TEXT, envelope_headers TEXT, rules TEXT, "
+	"postmaster TEXT)",
 	/* journal.c */
 	"CREATE TABLE IF NOT EXISTS deliveries (account TEXT NOT NULL "
 	"REFERENCES accounts(id) ON DELETE CASCADE, folder TEXT NOT NULL, "
