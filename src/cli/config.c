@@ -1,9 +1,9 @@
 /*
  * config.c - `mailpull config set|get|unset|list`: global settings.
  *
- * Every key is in the registry below with its validation; add a line for a
- * new setting. Values are stored as strings (store/settings.h) in their
- * canonical form (durations in seconds).
+ * Every key is in the registry (store/settings_keys.c) with its validation;
+ * add a line there for a new setting. Values are stored as strings
+ * (store/settings.h) in their canonical form (durations in seconds).
  */
 #include "common.h"
 
@@ -14,104 +14,11 @@
 #include "cli/cli.h"
 #include "deliver/target.h"
 #include "store/settings.h"
+#include "store/settings_keys.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/strnum.h"
 #include "util/xmalloc.h"
-
-/* Check and canonicalise v; return an allocated value or NULL with *why. */
-typedef char *(*check_fn)(const char *v, const char **why);
-
-static char *
-check_target(const char *v, const char **why)
-{
-	static char msg[300];
-	struct target_uri u;
-	struct err e = { 0 };
-
-	if (target_uri_parse(v, &u, &e) == -1) {
-		(void)snprintf(msg, sizeof(msg), "%s", err_msg(&e));
-		err_clear(&e);
-		*why = msg;
-		return NULL;
-	}
-	target_uri_clear(&u);
-	return xstrdup(v);
-}
-
-static char *
-check_address(const char *v, const char **why)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)v; *p != '\0'; p++)
-		if (*p <= ' ' || *p == 0x7f) {
-			*why = "an address has no spaces or control characters";
-			return NULL;
-		}
-	if (v[0] == '\0' || strlen(v) > 254 || v[0] == '@') {
-		*why = "expected a local address (name or name@domain)";
-		return NULL;
-	}
-	return xstrdup(v);
-}
-
-static char *
-check_domain(const char *v, const char **why)
-{
-	const char *p;
-
-	if (v[0] == '\0' || strlen(v) > 253 || v[0] == '.' || v[0] == '-') {
-		*why = "expected a domain name";
-		return NULL;
-	}
-	for (p = v; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-')) {
-			*why = "expected a domain name";
-			return NULL;
-		}
-	return xstrdup(v);
-}
-
-static char *
-check_duration(const char *v, const char **why)
-{
-	long long n = strnum_duration(v, 10, 7 * 86400, why);
-
-	if (*why != NULL)
-		return NULL;
-	return xasprintf("%lld", n);
-}
-
-static char *
-check_count(const char *v, const char **why)
-{
-	long long n = strnum(v, 1, 100000, why);
-
-	if (*why != NULL)
-		return NULL;
-	return xasprintf("%lld", n);
-}
-
-static const struct {
-	const char *key;
-	check_fn check;
-	const char *help;
-} keys[] = {
-	{ "target", check_target,
-	    "default target URI for accounts without --target" },
-	{ "postmaster", check_address,
-	    "local address that gets mail no rule routes" },
-	{ "local-domain", check_domain,
-	    "domain that qualifies bare local names" },
-	{ "interval", check_duration,
-	    "serve: time between checks of an account (s, m, h; default 5m)" },
-	{ "max-passes", check_count,
-	    "serve: passes running at once (default 8)" },
-	{ "max-per-host", check_count,
-	    "serve: connections at once to one remote host (default 4)" },
-};
 
 static const char usage_config[] =
 "usage: mailpull config set KEY VALUE | get KEY | unset KEY | list\n"
@@ -124,8 +31,9 @@ print_usage(FILE *f)
 	size_t i;
 
 	fputs(usage_config, f);
-	for (i = 0; i < MP_ARRAY_LEN(keys); i++)
-		fprintf(f, "  %-14s %s\n", keys[i].key, keys[i].help);
+	for (i = 0; i < settings_keys_count; i++)
+		fprintf(f, "  %-14s %s\n", settings_keys[i].key,
+		    settings_keys[i].help);
 }
 
 static int
@@ -133,8 +41,8 @@ key_index(const char *k)
 {
 	size_t i;
 
-	for (i = 0; i < MP_ARRAY_LEN(keys); i++)
-		if (strcmp(keys[i].key, k) == 0)
+	for (i = 0; i < settings_keys_count; i++)
+		if (strcmp(settings_keys[i].key, k) == 0)
 			return (int)i;
 	usage_error("config", "unknown setting '%s'", k);
 }
@@ -162,7 +70,7 @@ cmd_config(int argc, char **argv)
 			usage_error("config", "usage: mailpull config set KEY "
 			    "VALUE");
 		k = key_index(argv[2]);
-		if ((v = keys[k].check(argv[3], &why)) == NULL)
+		if ((v = settings_keys[k].check(argv[3], &why)) == NULL)
 			usage_error("config", "%s %s: %s", argv[2], argv[3],
 			    why != NULL ? why : "invalid value");
 		st = cli_open_store();

@@ -1,0 +1,91 @@
+/*
+ * api_impl.h - internals of the admin HTTP server shared by its files:
+ * api.c (server, sessions, login, routing, static UI, /metrics),
+ * api_accounts.c (accounts, runs, roles), api_admin.c (settings, users).
+ * Not for use outside src/api/.
+ */
+#ifndef MP_API_IMPL_H
+#define MP_API_IMPL_H
+
+#include "common.h"
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "store/store.h"
+#include "store/users.h"
+#include "util/buf.h"
+
+#define API_BODY_MAX		(64 * 1024)	/* request body bound */
+#define API_JSON_DEPTH		8		/* nesting bound */
+#define API_SESSION_TTL		(12 * 3600)	/* absolute session life */
+#define API_SESSION_IDLE	(3600)		/* idle session life */
+#define API_LOGIN_WINDOW	300		/* failed-login window (s) */
+#define API_LOGIN_MAX_USER	5		/* failures per user/window */
+#define API_LOGIN_MAX_ADDR	20		/* failures per address */
+#define API_COOKIE		"mailpull_session"
+
+struct api {
+	struct MHD_Daemon *d;
+	struct api_opts o;		/* strings owned (copies) */
+	char *cert_pem;
+	char *key_pem;
+	bool tls;
+	uint64_t n_requests;		/* atomics */
+	uint64_t n_login_ok;
+	uint64_t n_login_failed;
+	uint64_t n_login_throttled;
+	uint64_t n_status[6];		/* 1xx..5xx by first digit */
+};
+
+/* One request, from the first callback to its completion. */
+struct req {
+	struct api *api;
+	struct MHD_Connection *c;
+	const char *method;
+	struct buf body;
+	bool too_big;
+	struct store *st;
+	char addr[64];			/* client address */
+	bool secure;			/* TLS, or https at a trusted proxy */
+	bool authed;
+	struct user u;
+	char sid[USER_TOKEN_LEN + 1];
+	char csrf[USER_TOKEN_LEN + 1];
+	json_t *in;			/* parsed body (object) or NULL */
+	bool done;			/* a response was queued */
+};
+
+/* Responses (each queues exactly one; returns 0 for `return reply_*`). */
+int reply_json(struct req *, unsigned status, json_t *);	/* steals */
+int reply_error(struct req *, unsigned status, const char *msg,
+    json_t *fields);						/* steals */
+int reply_store_error(struct req *, const struct err *);
+int reply_text(struct req *, unsigned status, const char *ctype,
+    const void *data, size_t len);
+
+/* Need the parsed JSON object body: 400 (and -1) when absent/bad. */
+int req_body(struct req *);
+/* Query argument or NULL. */
+const char *req_arg(struct req *, const char *);
+
+/* api_accounts.c: path is what follows "accounts" ("", "/ID", "/ID/x"). */
+int api_accounts(struct req *, const char *path);
+/* api_admin.c */
+int api_settings(struct req *);
+int api_users(struct req *, const char *path);
+
+/* Helpers for field errors. */
+void field_err(json_t *fields, const char *field, const char *msg);
+
+/* Embedded UI (generated ui_assets.c). */
+struct ui_asset {
+	const char *path;
+	const char *ctype;
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct ui_asset ui_assets[];
+extern const size_t ui_assets_count;
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * settings_keys.c - the registry of global settings (see settings_keys.h).
+ * Values are stored as strings (store/settings.h) in their canonical form
+ * (durations in seconds).
+ */
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deliver/target.h"
+#include "store/settings_keys.h"
+#include "util/err.h"
+#include "util/strnum.h"
+#include "util/xmalloc.h"
+
+static char *
+check_target(const char *v, const char **why)
+{
+	static __thread char msg[300];	/* the API calls from threads */
+	struct target_uri u;
+	struct err e = { 0 };
+
+	if (target_uri_parse(v, &u, &e) == -1) {
+		(void)snprintf(msg, sizeof(msg), "%s", err_msg(&e));
+		err_clear(&e);
+		*why = msg;
+		return NULL;
+	}
+	target_uri_clear(&u);
+	return xstrdup(v);
+}
+
+static char *
+check_address(const char *v, const char **why)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f) {
+			*why = "an address has no spaces or control characters";
+			return NULL;
+		}
+	if (v[0] == '\0' || strlen(v) > 254 || v[0] == '@') {
+		*why = "expected a local address (name or name@domain)";
+		return NULL;
+	}
+	return xstrdup(v);
+}
+
+static char *
+check_domain(const char *v, const char **why)
+{
+	const char *p;
+
+	if (v[0] == '\0' || strlen(v) > 253 || v[0] == '.' || v[0] == '-') {
+		*why = "expected a domain name";
+		return NULL;
+	}
+	for (p = v; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-')) {
+			*why = "expected a domain name";
+			return NULL;
+		}
+	return xstrdup(v);
+}
+
+static char *
+check_duration(const char *v, const char **why)
+{
+	long long n = strnum_duration(v, 10, 7 * 86400, why);
+
+	if (*why != NULL)
+		return NULL;
+	return xasprintf("%lld", n);
+}
+
+static char *
+check_count(const char *v, const char **why)
+{
+	long long n = strnum(v, 1, 100000, why);
+
+	if (*why != NULL)
+		return NULL;
+	return xasprintf("%lld", n);
+}
+
+const struct settings_key settings_keys[] = {
+	{ "target", check_target,
+	    "default target URI for accounts without --target" },
+	{ "postmaster", check_address,
+	    "local address that gets mail no rule routes" },
+	{ "local-domain", check_domain,
+	    "domain that qualifies bare local names" },
+	{ "interval", check_duration,
+	    "serve: time between checks of an account (s, m, h; default 5m)" },
+	{ "max-passes", check_count,
+	    "serve: passes running at once (default 8)" },
+	{ "max-per-host", check_count,
+	    "serve: connections at once to one remote host (default 4)" },
+};
+
+const size_t settings_keys_count = MP_ARRAY_LEN(settings_keys);
+
+const struct settings_key *
+settings_key_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < settings_keys_count; i++)
+		if (strcmp(settings_keys[i].key, key) == 0)
+			return &settings_keys[i];
+	return NULL;
+}
