@@ -34,6 +34,8 @@ int cmd_account(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_api_serve(int argc, char **argv);
 int cmd_group(int argc, char **argv);
 int cmd_message(int argc, char **argv);
 

@@ -48,6 +48,8 @@ static const char usage_main[] =
 "                             accounts\n"
 "  log ID [-n N]              the last run logs of an account\n"
 "  config set KEY VALUE       global settings (config --help lists keys)\n"
+"  user add|list|delete|passwd|ensure-admin\n"
+"                             users of the admin web UI and API\n"
 "  group add NAME MEMBER...   a group of local addresses (@NAME);\n"
 "                             also group edit|list|show|delete\n"
 "  message list|retry|release ACCOUNT [ID]\n"
@@ -71,6 +73,8 @@ static const struct {
 	{ "fetch", cmd_fetch },
 	{ "log", cmd_log },
 	{ "config", cmd_config },
+	{ "user", cmd_user },
+	{ "api-serve", cmd_api_serve },
 	{ "group", cmd_group },
 	{ "message", cmd_message },
 };

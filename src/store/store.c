@@ -54,6 +54,16 @@ static const char *const store_ext_schemas[] = {
 	"uid = old.uid; DELETE FROM parked WHERE account = old.account AND "
 	"folder = old.folder AND uidvalidity = old.uidvalidity AND "
 	"uid = old.uid; END",
+	/* users.c */
+	"CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT "
+	"NOT NULL, domains TEXT, address TEXT, hash TEXT NOT NULL, created "
+	"INTEGER NOT NULL, updated INTEGER NOT NULL)",
+	"CREATE TABLE IF NOT EXISTS sessions (id_hash TEXT PRIMARY KEY, user "
+	"TEXT NOT NULL, csrf TEXT NOT NULL, created INTEGER NOT NULL, last_seen "
+	"INTEGER NOT NULL, expires INTEGER NOT NULL, idle INTEGER NOT NULL, "
+	"addr TEXT)",
+	"CREATE TABLE IF NOT EXISTS login_audit (at INTEGER NOT NULL, user TEXT, "
+	"addr TEXT, ok INTEGER NOT NULL, reason TEXT)",
 };
 
 #define STORE_DB_FILE		"mailpull.db"
