@@ -22,6 +22,7 @@
 
 #include "deliver/target.h"
 #include "fetch/pass.h"
+#include "store/status.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -92,7 +93,11 @@ static const char usage_account[] =
 "  --folder NAME      IMAP folder to fetch (repeatable; default INBOX)\n"
 "  --only-unseen      IMAP: fetch only messages without \\Seen\n"
 "  --mark-seen        IMAP keep mode: set \\Seen after delivery\n"
-"  --disabled         add the account disabled\n";
+"  --disabled         add the account disabled\n"
+"  --interval D       serve: check every D (s, m, h; default: the\n"
+"                     interval setting; 'default' resets)\n"
+"  --idle, --no-idle  serve: IMAP IDLE for new mail at once (falls back to\n"
+"                     polling when the server has no IDLE)\n";
 
 /* ---- passwords ---- */
 
@@ -192,7 +197,7 @@ enum {
 	OPT_PASSWORD_STDIN, OPT_DELIVER_TO, OPT_TARGET, OPT_DELETE, OPT_KEEP,
 	OPT_KEEP_DAYS, OPT_MAX_PER_PASS, OPT_TIMEOUT, OPT_FOLDER,
 	OPT_ONLY_UNSEEN, OPT_ALL_MESSAGES, OPT_MARK_SEEN, OPT_NO_MARK_SEEN,
-	OPT_DISABLED, OPT_HELP,
+	OPT_DISABLED, OPT_HELP, OPT_INTERVAL, OPT_IDLE, OPT_NO_IDLE,
 };
 
 static const struct option account_opts[] = {
@@ -220,6 +225,9 @@ static const struct option account_opts[] = {
 	{ "mark-seen", no_argument, NULL, OPT_MARK_SEEN },
 	{ "no-mark-seen", no_argument, NULL, OPT_NO_MARK_SEEN },
 	{ "disabled", no_argument, NULL, OPT_DISABLED },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "idle", no_argument, NULL, OPT_IDLE },
+	{ "no-idle", no_argument, NULL, OPT_NO_IDLE },
 	ACCOUNT_ROUTE_OPTIONS,
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -266,6 +274,24 @@ set_str(char **dst, const char *v)
 {
 	free(*dst);
 	*dst = v != NULL && v[0] != '\0' ? xstrdup(v) : NULL;
+}
+
+/* serve's schedule options (store/status.h): -1 when not given. */
+static int opt_interval = -1, opt_idle = -1;
+
+static int
+interval_opt(const char *v)
+{
+	const char *errstr;
+	long long n;
+
+	if (strcmp(v, "default") == 0 || strcmp(v, "0") == 0)
+		return 0;
+	n = strnum_duration(v, 10, 7 * 86400, &errstr);
+	if (errstr != NULL)
+		usage_error("account", "--interval %s: %s (expected 10s..7d, "
+		    "or default)", v, errstr);
+	return (int)n;
 }
 
 /* Parse account add/edit options into a (which holds defaults or the stored
@@ -433,6 +459,13 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 		case OPT_DISABLED:
 			a->enabled = false;
 			break;
+		case OPT_INTERVAL:
+			opt_interval = interval_opt(optarg);
+			break;
+		case OPT_IDLE:
+		case OPT_NO_IDLE:
+			opt_idle = c == OPT_IDLE;
+			break;
 		case OPT_HELP:
 			fputs(usage_account, stdout);
 			exit(0);
@@ -540,6 +573,19 @@ cmd_account_add_edit(int argc, char **argv, bool add)
 	}
 	if (account_route_save(st, id, &e) == -1)
 		goto fail;
+	if (opt_interval >= 0 || opt_idle >= 0) {
+		struct acct_status ss;
+
+		if (store_status_get(st, id, &ss, &e) == -1)
+			goto fail;
+		if (store_status_set_schedule(st, id, opt_interval >= 0 ?
+		    opt_interval : ss.interval, opt_idle >= 0 ? opt_idle == 1 :
+		    ss.idle, &e) == -1) {
+			status_clear(&ss);
+			goto fail;
+		}
+		status_clear(&ss);
+	}
 	if (a.security == SEC_NONE)
 		fprintf(stderr, "mailpull: warning: %s: security none sends the "
 		    "password in clear text\n", id);
@@ -578,6 +624,45 @@ last_run(struct store *st, const char *id, char *buf, size_t cap)
 	}
 	store_run_free(&runs, n);
 	return buf;
+}
+
+/* serve's view of the account (store/status.h). */
+static enum status_state
+status_of(struct store *st, const struct account *a, struct acct_status *ss)
+{
+	if (store_status_get(st, a->id, ss, NULL) == -1)
+		memset(ss, 0, sizeof(*ss));
+	return a->enabled ? ss->state : STATUS_DISABLED;
+}
+
+static void
+status_show(struct store *st, const struct account *a)
+{
+	struct acct_status ss;
+	enum status_state state = status_of(st, a, &ss);
+	char tb[64];
+
+	if (ss.interval > 0)
+		printf("interval:     %d s\n", ss.interval);
+	else
+		printf("interval:     default (config interval)\n");
+	if (a->proto == ACCT_IMAP)
+		printf("idle:         %s\n", ss.idle ? "yes" : "no");
+	printf("status:       %s\n", status_state_name(state));
+	if (ss.consecutive_failures > 0) {
+		printf("failing since: %s (%d consecutive failures)\n",
+		    fmt_time(ss.failing_since, tb, sizeof(tb)),
+		    ss.consecutive_failures);
+		printf("last error:   %s: %s\n", ss.last_class != NULL ?
+		    ss.last_class : "?", ss.last_error != NULL ?
+		    ss.last_error : "");
+	}
+	printf("last success: %s\n", ss.last_success != 0 ?
+	    fmt_time(ss.last_success, tb, sizeof(tb)) : "never");
+	if (ss.next_check != 0 && a->enabled)
+		printf("next check:   %s\n", fmt_time(ss.next_check, tb,
+		    sizeof(tb)));
+	status_clear(&ss);
 }
 
 static int
@@ -651,6 +736,25 @@ cmd_account_list(int argc, char **argv)
 			    a->only_unseen ? "true" : "false",
 			    a->mark_seen ? "true" : "false");
 			json_str(stdout, last_run(st, a->id, lr, sizeof(lr)));
+			{
+				struct acct_status ss;
+				enum status_state sst = status_of(st, a, &ss);
+
+				printf(", \"interval\": %d, \"idle\": %s, "
+				    "\"status\": ", ss.interval,
+				    ss.idle ? "true" : "false");
+				json_str(stdout, status_state_name(sst));
+				printf(", \"failing_since\": %lld, "
+				    "\"consecutive_failures\": %d, "
+				    "\"last_success\": %lld, "
+				    "\"next_check\": %lld, \"last_error\": ",
+				    (long long)ss.failing_since,
+				    ss.consecutive_failures,
+				    (long long)ss.last_success,
+				    (long long)ss.next_check);
+				json_str(stdout, ss.last_error);
+				status_clear(&ss);
+			}
 			fputs("}", stdout);
 		}
 		fputs(n > 0 ? "\n]\n" : "]\n", stdout);
@@ -658,17 +762,21 @@ cmd_account_list(int argc, char **argv)
 		printf("no accounts in %s; add one with 'mailpull account "
 		    "add'\n", cli_state_dir);
 	} else {
-		printf("%-32s %-5s %-30s %-9s %-8s %s\n", "ID", "PROTO",
-		    "SERVER", "POLICY", "ENABLED", "LAST RUN");
+		printf("%-32s %-5s %-30s %-9s %-8s %-12s %s\n", "ID",
+		    "PROTO", "SERVER", "POLICY", "ENABLED", "STATUS",
+		    "LAST RUN");
 		for (i = 0; i < n; i++) {
 			const struct account *a = &list[i];
+			struct acct_status ss;
+			enum status_state sst = status_of(st, a, &ss);
 
+			status_clear(&ss);
 			(void)snprintf(server, sizeof(server), "%s:%d",
 			    a->host, account_port(a));
-			printf("%-32s %-5s %-30s %-9s %-8s %s\n", a->id,
+			printf("%-32s %-5s %-30s %-9s %-8s %-12s %s\n", a->id,
 			    account_proto_name(a->proto), server,
 			    account_policy_name(a->policy),
-			    a->enabled ? "yes" : "no",
+			    a->enabled ? "yes" : "no", status_state_name(sst),
 			    last_run(st, a->id, lr, sizeof(lr)));
 		}
 	}
@@ -731,6 +839,7 @@ cmd_account_show(const char *id)
 		printf("mark-seen:    %s\n", a.mark_seen ? "yes" : "no");
 	}
 	printf("last run:     %s\n", last_run(st, a.id, lr, sizeof(lr)));
+	status_show(st, &a);
 	account_clear(&a);
 	store_close(&st);
 	return 0;

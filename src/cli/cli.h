@@ -37,6 +37,7 @@ int cmd_config(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_api_serve(int argc, char **argv);
 int cmd_group(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_message(int argc, char **argv);
 
 #endif

@@ -52,6 +52,7 @@ static const char usage_main[] =
 "                             users of the admin web UI and API\n"
 "  group add NAME MEMBER...   a group of local addresses (@NAME);\n"
 "                             also group edit|list|show|delete\n"
+"  serve                      the daemon: check accounts on their interval\n"
 "  message list|retry|release ACCOUNT [ID]\n"
 "                             parked messages (refused by every target)\n"
 "\n"
@@ -76,6 +77,7 @@ static const struct {
 	{ "user", cmd_user },
 	{ "api-serve", cmd_api_serve },
 	{ "group", cmd_group },
+	{ "serve", cmd_serve },
 	{ "message", cmd_message },
 };
 

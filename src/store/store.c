@@ -54,6 +54,13 @@ static const char *const store_ext_schemas[] = {
 	"uid = old.uid; DELETE FROM parked WHERE account = old.account AND "
 	"folder = old.folder AND uidvalidity = old.uidvalidity AND "
 	"uid = old.uid; END",
+	/* status.c */
+	"CREATE TABLE IF NOT EXISTS account_status (account TEXT PRIMARY KEY "
+	"REFERENCES accounts(id) ON DELETE CASCADE, interval INTEGER NOT NULL "
+	"DEFAULT 0, idle INTEGER NOT NULL DEFAULT 0, state TEXT, failing_since "
+	"INTEGER, consecutive_failures INTEGER NOT NULL DEFAULT 0, last_error "
+	"TEXT, last_class TEXT, last_success INTEGER, last_attempt INTEGER, "
+	"next_check INTEGER)",
 	/* users.c */
 	"CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT "
 	"NOT NULL, domains TEXT, address TEXT, hash TEXT NOT NULL, created "
