@@ -326,7 +326,7 @@ store_user_add(struct store *st, const struct user *u, const char *pw,
 	}
 	rc = stmt_exec(s);
 	stmt_done(s);
-	if (rc == SQLITE_CONSTRAINT)
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return err_set(e, ERR_CONFIG, "user %s already exists",
 		    u->name);
 	if (rc != SQLITE_DONE)
