@@ -161,6 +161,14 @@ cmd_fetch(int argc, char **argv)
 			fprintf(stderr, "mailpull: %s: %s error: %s\n", a->id,
 			    err_class_name(res.cls), res.msg != NULL ?
 			    res.msg : "failed");
+			for (size_t k = 0; k < res.nproblems; k++)
+				fprintf(stderr, "mailpull: %s: %s\n", a->id,
+				    res.problems[k]);
+			if (res.parked + res.deferred > res.nproblems)
+				fprintf(stderr, "mailpull: %s: (and %lu more "
+				    "not delivered; see mailpull log %s)\n",
+				    a->id, res.parked + res.deferred -
+				    res.nproblems, a->id);
 			if (res.delivered > 0)
 				printf("%s: %lu new messages delivered before "
 				    "the error\n", a->id, res.delivered);

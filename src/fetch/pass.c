@@ -20,6 +20,8 @@
 
 #include "fetch/pass.h"
 #include "fetch/pass_impl.h"
+#include "route/route.h"
+#include "store/journal.h"
 #include "store/settings.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
@@ -108,7 +110,7 @@ pass_deadline_extend(struct pass_ctx *ctx, unsigned long msgs, uint64_t bytes)
 static void
 delivery_key(const struct pass_ctx *ctx, const char *folder,
     uint64_t uidvalidity, const char *uid, const unsigned char *digest,
-    unsigned char key[DELIVERY_KEY_LEN])
+    const char *extra, unsigned char key[DELIVERY_KEY_LEN])
 {
 	crypto_generichash_state h;
 	char v[32];
@@ -125,6 +127,10 @@ delivery_key(const struct pass_ctx *ctx, const char *folder,
 	crypto_generichash_update(&h, (const unsigned char *)uid,
 	    strlen(uid) + 1);
 	crypto_generichash_update(&h, digest, SPOOL_DIGEST_LEN);
+	/* A postmaster copy carries other headers: another file. */
+	if (extra != NULL)
+		crypto_generichash_update(&h, (const unsigned char *)extra,
+		    strlen(extra));
 	crypto_generichash_final(&h, key, DELIVERY_KEY_LEN);
 }
 
@@ -134,18 +140,166 @@ pass_spool_done(struct pass_ctx *ctx)
 	spool_finish(ctx->spool, ctx->digest);
 }
 
+void
+pass_problem(struct pass_ctx *ctx, bool parked, const char *fmt, ...)
+{
+	struct pass_result *r = ctx->res;
+	char line[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	pass_log(ctx, "%s", line);
+	if (parked)
+		r->parked++;
+	else
+		r->deferred++;
+	if (r->nproblems < PASS_PROBLEMS_MAX) {
+		r->problems = xreallocarray(r->problems, r->nproblems + 1,
+		    sizeof(*r->problems));
+		r->problems[r->nproblems++] = xstrdup(line);
+	}
+}
+
+/* A header field's value from the spooled message's head (unfolded,
+ * bounded), or NULL. */
+static char *
+head_field(struct pass_ctx *ctx, const char *name)
+{
+	char head[8192], val[512];
+	size_t hl, nl = strlen(name), i = 0, o = 0;
+
+	hl = spool_head(ctx->spool, head, sizeof(head));
+	while (i < hl) {
+		if (head[i] == '\n')
+			break;		/* end of header */
+		if (hl - i > nl && strncasecmp(head + i, name, nl) == 0 &&
+		    head[i + nl] == ':') {
+			for (i += nl + 1; i < hl && o + 1 < sizeof(val); i++) {
+				if (head[i] == '\n') {
+					if (i + 1 < hl && (head[i + 1] == ' ' ||
+					    head[i + 1] == '\t'))
+						continue;
+					break;
+				}
+				if ((unsigned char)head[i] < 0x20 &&
+				    head[i] != '\t')
+					continue;
+				if (o == 0 && (head[i] == ' ' ||
+				    head[i] == '\t'))
+					continue;
+				val[o++] = head[i];
+			}
+			val[o] = '\0';
+			return xstrdup(val);
+		}
+		while (i < hl && head[i] != '\n')
+			i++;
+		i++;
+	}
+	return NULL;
+}
+
+/* Does the message already carry our trace header for this account? */
+static bool
+loop_detected(struct pass_ctx *ctx)
+{
+	char head[65536], needle[600];
+	size_t hl;
+	int n;
+
+	hl = spool_head(ctx->spool, head, sizeof(head) - 1);
+	head[hl] = '\0';
+	/* Our Received: says "(account ID, id ...)"; only in the header. */
+	{
+		char *end = strstr(head, "\n\n");
+
+		if (end != NULL)
+			end[1] = '\0';
+	}
+	n = snprintf(needle, sizeof(needle), "(account %s,", ctx->a->id);
+	if (n < 0 || (size_t)n >= sizeof(needle))
+		return false;
+	return strstr(head, needle) != NULL && strstr(head, "(mailpull ")
+	    != NULL;
+}
+
+static struct pass_pending *
+batch_add(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
+    const char *uid, void *cookie, enum msg_state state, char *reason)
+{
+	struct pass_pending *p;
+
+	if (ctx->nbatch >= PASS_BATCH_MAX)
+		fatalx("pass: batch full");
+	p = &ctx->batch[ctx->nbatch++];
+	memset(p, 0, sizeof(*p));
+	p->folder = xstrdup(folder);
+	p->uidvalidity = uidvalidity;
+	p->uid = xstrdup(uid);
+	p->size = ctx->cur_remote_size != 0 ? ctx->cur_remote_size :
+	    spool_size(ctx->spool);
+	p->msgid = ctx->cur_msgid;
+	ctx->cur_msgid = NULL;
+	ctx->cur_remote_size = 0;
+	p->cookie = cookie;
+	p->state = state;
+	p->reason = reason;
+	if (state == MSG_FAILED)
+		p->subject = head_field(ctx, "Subject");
+	if (p->msgid == NULL && state == MSG_FAILED)
+		p->msgid = head_field(ctx, "Message-ID");
+	return p;
+}
+
+static bool
+in_list(char **v, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcasecmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* Record recipients already reached, durably, before going on without the
+ * others (so a retry reaches only those still missing). */
+static int
+record_partial(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
+    const char *uid, struct target_rcpt *tr, size_t n, struct err *e)
+{
+	size_t i;
+
+	if (target_sync(ctx->target, e) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (tr[i].result == ERR_NONE &&
+		    store_rcpt_done_add(ctx->st, ctx->a->id, folder,
+		    uidvalidity, uid, tr[i].addr, e) == -1)
+			return -1;
+	return 0;
+}
+
 int
 pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
     const char *uid, void *cookie, struct err *e)
 {
+	struct route_result rr;
 	struct delivery d;
-	struct pass_pending *p;
-	char rid[128];
-	size_t i, nperm = 0, nrcpt = 0;
+	struct target_rcpt *tr = NULL, pm;
 	struct err de = { 0 };
+	struct buf why, extra;
+	char rid[160], **done = NULL;
+	size_t ndone = 0, n = 0, i, nok = 0, ntemp = 0, nperm = 0, pmi;
+	const char *postmaster;
+	int rc = -1;
 
-	if (ctx->nbatch >= PASS_BATCH_MAX)
-		fatalx("pass_deliver: batch full");
+	memset(&rr, 0, sizeof(rr));
+	memset(&pm, 0, sizeof(pm));
+	buf_init(&why, 2048);
+	buf_init(&extra, 16384);
 	if (uidvalidity != 0)
 		(void)snprintf(rid, sizeof(rid), "%s/%llu/%s", folder,
 		    (unsigned long long)uidvalidity, uid);
@@ -156,49 +310,224 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 	d.server = ctx->a->host;
 	d.protocol = ctx->proto_label;
 	d.remote_id = rid;
-	delivery_key(ctx, folder, uidvalidity, uid, ctx->digest, d.key);
+	delivery_key(ctx, folder, uidvalidity, uid, ctx->digest, NULL, d.key);
 
-	for (i = 0; ctx->rcpts[i] != NULL; i++) {
-		nrcpt++;
-		if (target_deliver(ctx->target, ctx->spool, ctx->rcpts[i], &d,
-		    &de) == 0)
+	if (loop_detected(ctx)) {
+		pass_problem(ctx, true, "message %s parked: mail loop (it "
+		    "already carries mailpull's trace header for this "
+		    "account)", rid);
+		batch_add(ctx, folder, uidvalidity, uid, cookie, MSG_FAILED,
+		    xstrdup("mail loop: already fetched by this account"));
+		rc = 0;
+		goto out;
+	}
+	if (route_message(ctx->route, ctx->spool, &rr, &de) == -1) {
+		if (de.cls == ERR_CONFIG) {
+			/* A configuration gap (no postmaster): nothing is
+			 * lost, the message waits for the administrator. */
+			pass_problem(ctx, false, "message %s not routed, left "
+			    "on the server: %s", rid, err_msg(&de));
+			rc = 0;
+			goto out;
+		}
+		pass_problem(ctx, true, "message %s parked: %s", rid,
+		    err_msg(&de));
+		batch_add(ctx, folder, uidvalidity, uid, cookie, MSG_FAILED,
+		    xstrdup(err_msg(&de)));
+		rc = 0;
+		goto out;
+	}
+	if (rr.note != NULL)
+		pass_log(ctx, "message %s: %s", rid, rr.note);
+	if (rr.n == 0) {
+		pass_log(ctx, "message %s dropped by a rule", rid);
+		batch_add(ctx, folder, uidvalidity, uid, cookie,
+		    MSG_DELIVERED, NULL);
+		ctx->res->delivered++;
+		rc = 0;
+		goto out;
+	}
+	if (store_rcpt_done_load(ctx->st, ctx->a->id, folder, uidvalidity,
+	    uid, &done, &ndone, e) == -1)
+		goto out;
+	tr = xcalloc(rr.n, sizeof(*tr));
+	postmaster = route_postmaster(ctx->route);
+	pmi = SIZE_MAX;
+	for (i = 0; i < rr.n; i++) {
+		if (in_list(done, ndone, rr.rcpts[i]))
 			continue;
-		if (de.cls == ERR_PERM) {
-			pass_log(ctx, "message %s refused for %s: %s", rid,
-			    ctx->rcpts[i], err_msg(&de));
-			nperm++;
+		/* Mail routed to the postmaster for want of a recipient
+		 * names the original recipients in its own copy. */
+		if (postmaster != NULL && rr.orig != NULL &&
+		    rr.orig[i] != NULL && rr.orig[i][0] != NULL &&
+		    strcasecmp(rr.rcpts[i], postmaster) == 0) {
+			size_t j;
+
+			for (j = 0; rr.orig[i][j] != NULL; j++)
+				if (strcasecmp(rr.orig[i][j], postmaster) != 0)
+					(void)buf_printf(&extra,
+					    "X-Mailpull-Original-To: %s\n",
+					    rr.orig[i][j]);
+			if (extra.len > 0) {
+				pmi = i;
+				continue;
+			}
+		}
+		tr[n++].addr = rr.rcpts[i];
+	}
+	if (n > 0 && target_deliver_many(ctx->target, ctx->spool, tr, n, &d,
+	    &de) == -1) {
+		err_set(e, de.cls == ERR_TEMP ? ERR_TEMP : ERR_LOCAL,
+		    "delivery of message %s failed: %s", rid, err_msg(&de));
+		goto out;
+	}
+	if (pmi != SIZE_MAX) {
+		struct delivery pd = d;
+
+		pd.extra_headers = extra.data;
+		delivery_key(ctx, folder, uidvalidity, uid, ctx->digest,
+		    extra.data, pd.key);
+		tr[n].addr = rr.rcpts[pmi];
+		if (target_deliver_many(ctx->target, ctx->spool, &tr[n], 1, &pd,
+		    &de) == -1) {
+			n++;
+			err_set(e, de.cls == ERR_TEMP ? ERR_TEMP : ERR_LOCAL,
+			    "delivery of message %s to the postmaster "
+			    "failed: %s", rid, err_msg(&de));
+			goto out;
+		}
+		n++;
+		buf_reset(&extra);
+	}
+	for (i = 0; i < n; i++) {
+		if (tr[i].result == ERR_NONE) {
+			nok++;
 			continue;
 		}
-		err_set(e, de.cls == ERR_TEMP ? ERR_TEMP : ERR_LOCAL,
-		    "delivery of message %s to %s failed: %s", rid,
-		    ctx->rcpts[i], err_msg(&de));
-		err_clear(&de);
-		return -1;
+		if (tr[i].result == ERR_PERM)
+			nperm++;
+		else
+			ntemp++;
+		pass_log(ctx, "message %s: %s refused (%s): %s", rid,
+		    tr[i].addr, err_class_name(tr[i].result),
+		    tr[i].reason != NULL ? tr[i].reason : "?");
 	}
-	err_clear(&de);
-	p = &ctx->batch[ctx->nbatch++];
-	p->folder = xstrdup(folder);
-	p->uidvalidity = uidvalidity;
-	p->uid = xstrdup(uid);
-	p->size = ctx->cur_remote_size != 0 ? ctx->cur_remote_size :
-	    spool_size(ctx->spool);
-	p->msgid = ctx->cur_msgid;
-	ctx->cur_msgid = NULL;
-	ctx->cur_remote_size = 0;
-	p->cookie = cookie;
-	if (nperm == nrcpt) {
-		/* Parked: kept on the server, shown, never deleted. */
-		p->state = MSG_FAILED;
-		ctx->res->failed++;
-		pass_log(ctx, "message %s parked as failed: every recipient "
-		    "refused it permanently", rid);
-	} else {
-		p->state = MSG_DELIVERED;
+	/* Permanent refusals (user unknown) go to the postmaster, once, with
+	 * the original recipients named, instead of bouncing. */
+	if (nperm > 0 && postmaster != NULL && !in_list(done, ndone,
+	    postmaster)) {
+		bool pm_refused = false;
+
+		for (i = 0; i < n; i++)
+			if (tr[i].result == ERR_PERM &&
+			    strcasecmp(tr[i].addr, postmaster) == 0)
+				pm_refused = true;
+		for (i = 0; i < n && !pm_refused; i++) {
+			size_t j, k = 0;
+
+			if (tr[i].result != ERR_PERM)
+				continue;
+			for (j = 0; j < rr.n; j++)
+				if (rr.rcpts[j] == tr[i].addr)
+					k = j;
+			if (rr.orig != NULL && rr.orig[k] != NULL &&
+			    rr.orig[k][0] != NULL) {
+				for (j = 0; rr.orig[k][j] != NULL; j++)
+					(void)buf_printf(&extra,
+					    "X-Mailpull-Original-To: %s\n",
+					    rr.orig[k][j]);
+			} else
+				(void)buf_printf(&extra,
+				    "X-Mailpull-Original-To: %s\n",
+				    tr[i].addr);
+		}
+		if (!pm_refused && extra.len > 0) {
+			struct delivery pd = d;
+
+			pd.extra_headers = extra.data;
+			delivery_key(ctx, folder, uidvalidity, uid,
+			    ctx->digest, extra.data, pd.key);
+			pm.addr = postmaster;
+			if (target_deliver_many(ctx->target, ctx->spool, &pm,
+			    1, &pd, &de) == -1) {
+				err_set(e, de.cls == ERR_TEMP ? ERR_TEMP :
+				    ERR_LOCAL, "delivery of message %s to the "
+				    "postmaster failed: %s", rid,
+				    err_msg(&de));
+				goto out;
+			}
+			if (pm.result == ERR_NONE) {
+				pass_log(ctx, "message %s: %zu refused "
+				    "recipients re-routed to the postmaster "
+				    "%s", rid, nperm, postmaster);
+				nperm = 0;
+			} else if (pm.result == ERR_PERM)
+				pass_log(ctx, "message %s: the postmaster %s "
+				    "refused it too: %s", rid, postmaster,
+				    pm.reason != NULL ? pm.reason : "?");
+			else {
+				ntemp++;
+				pass_log(ctx, "message %s: the postmaster %s: "
+				    "%s", rid, postmaster, pm.reason != NULL ?
+				    pm.reason : "?");
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (tr[i].result != ERR_NONE)
+			(void)buf_printf(&why, "%s%s: %s", why.len > 0 ? "; " :
+			    "", tr[i].addr, tr[i].reason != NULL ?
+			    tr[i].reason : err_class_name(tr[i].result));
+	if (ntemp > 0) {
+		/* Left on the server; those reached are remembered. */
+		if (nok > 0 && record_partial(ctx, folder, uidvalidity, uid,
+		    tr, n, e) == -1)
+			goto out;
+		pass_problem(ctx, false, "message %s left on the server for "
+		    "the next pass: %s", rid, why.len > 0 ? why.data :
+		    "temporary failure");
+		rc = 0;
+		goto out;
+	}
+	if (nperm > 0) {
+		if (nok > 0 && record_partial(ctx, folder, uidvalidity, uid,
+		    tr, n, e) == -1)
+			goto out;
+		pass_problem(ctx, true, "message %s parked: refused "
+		    "permanently: %s", rid, why.data);
+		batch_add(ctx, folder, uidvalidity, uid, cookie, MSG_FAILED,
+		    xstrdup(why.data));
+		rc = 0;
+		goto out;
+	}
+	{
+		struct pass_pending *p = batch_add(ctx, folder, uidvalidity,
+		    uid, cookie, MSG_DELIVERED, NULL);
+
 		ctx->res->delivered++;
-		pass_log(ctx, "message %s delivered (%llu bytes)", rid,
-		    (unsigned long long)p->size);
+		pass_log(ctx, "message %s delivered (%llu bytes) to %s%s", rid,
+		    (unsigned long long)spool_size(ctx->spool), rr.rcpts[0],
+		    rr.n > 1 ? " and others" : "");
+		(void)p;
 	}
-	return 0;
+	rc = 0;
+out:
+	if (rc == 0) {
+		free(ctx->cur_msgid);
+		ctx->cur_msgid = NULL;
+		ctx->cur_remote_size = 0;
+	}
+	if (tr != NULL) {
+		target_rcpts_clear(tr, n);
+		free(tr);
+	}
+	target_rcpts_clear(&pm, 1);
+	store_strv_free(&done, ndone);
+	route_result_clear(&rr);
+	buf_free(&why);
+	buf_free(&extra);
+	err_clear(&de);
+	return rc;
 }
 
 bool
@@ -274,6 +603,8 @@ batch_clear(struct pass_ctx *ctx)
 		free(ctx->batch[i].folder);
 		free(ctx->batch[i].uid);
 		free(ctx->batch[i].msgid);
+		free(ctx->batch[i].reason);
+		free(ctx->batch[i].subject);
 	}
 	ctx->nbatch = 0;
 }
@@ -302,7 +633,10 @@ pass_commit(struct pass_ctx *ctx, pass_committed_fn done, void *arg,
 		    p->uidvalidity, p->uid, p->state, p->size, now, e) == -1 ||
 		    (p->msgid != NULL && store_msg_set_msgid(ctx->st,
 		    ctx->a->id, p->folder, p->uidvalidity, p->uid, p->msgid,
-		    e) == -1)) {
+		    e) == -1) ||
+		    (p->state == MSG_FAILED && store_parked_add(ctx->st,
+		    ctx->a->id, p->folder, p->uidvalidity, p->uid, p->msgid,
+		    p->subject, p->reason, e) == -1)) {
 			store_rollback(ctx->st);
 			goto fail;
 		}
@@ -324,63 +658,14 @@ fail:
 	return -1;
 }
 
-/* "a, b ,c" into qualified addresses; bare names take the account's
- * domain. */
-static char **
-parse_rcpts(const struct account *a)
-{
-	const char *dom = strrchr(a->id, '@');
-	char **v = NULL, *copy, *tok, *save = NULL;
-	size_t n = 0;
-
-	dom = dom != NULL ? dom + 1 : "localhost";
-	if (a->deliver_to == NULL || a->deliver_to[0] == '\0') {
-		v = xcalloc(2, sizeof(*v));
-		v[0] = xstrdup(a->id);
-		return v;
-	}
-	copy = xstrdup(a->deliver_to);
-	for (tok = strtok_r(copy, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
-		size_t len;
-
-		while (*tok == ' ' || *tok == '\t')
-			tok++;
-		len = strlen(tok);
-		while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
-			tok[--len] = '\0';
-		if (len == 0)
-			continue;
-		v = xreallocarray(v, n + 2, sizeof(*v));
-		v[n++] = strchr(tok, '@') != NULL ? xstrdup(tok) :
-		    xasprintf("%s@%s", tok, dom);
-		v[n] = NULL;
-	}
-	free(copy);
-	if (v == NULL) {
-		v = xcalloc(2, sizeof(*v));
-		v[0] = xstrdup(a->id);
-	}
-	return v;
-}
-
-static void
-free_rcpts(char ***vp)
-{
-	char **v = *vp;
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
-	*vp = NULL;
-}
-
 void
 pass_result_clear(struct pass_result *r)
 {
+	size_t i;
+
+	for (i = 0; i < r->nproblems; i++)
+		free(r->problems[i]);
+	free(r->problems);
 	free(r->msg);
 	memset(r, 0, sizeof(*r));
 }
@@ -460,7 +745,8 @@ pass_run(struct store *st, const struct account *a,
 	if (target_uri_parse(target, &ctx.turi, &e) == -1 ||
 	    target_open(&ctx.target, &ctx.turi, &e) == -1)
 		goto fail;
-	ctx.rcpts = parse_rcpts(a);
+	if (route_open(&ctx.route, st, a, &e) == -1)
+		goto fail;
 	tmpdir = xasprintf("%s/tmp", store_state_dir(st));
 	if (mkdir(tmpdir, 0700) == -1 && errno != EEXIST) {
 		err_set(&e, ERR_LOCAL, "cannot create %s: %s", tmpdir,
@@ -468,8 +754,8 @@ pass_run(struct store *st, const struct account *a,
 		goto fail;
 	}
 	ctx.spool = spool_create(tmpdir, SPOOL_MEM_MAX, MESSAGE_MAX);
-	pass_log(&ctx, "target %s, recipients: %s%s", target, ctx.rcpts[0],
-	    ctx.rcpts[1] != NULL ? " and more" : "");
+	pass_log(&ctx, "target %s, %s", target, route_multidrop(ctx.route) ?
+	    "catch-all routing" : "single-recipient routing");
 
 	switch (a->proto) {
 	case ACCT_POP3:
@@ -483,6 +769,11 @@ pass_run(struct store *st, const struct account *a,
 		    "yet", account_proto_name(a->proto));
 		break;
 	}
+	if (rc == 0 && res->nproblems > 0)
+		rc = err_set(&e, res->parked > 0 ? ERR_LOCAL : ERR_TEMP,
+		    "%lu messages not delivered (%lu parked, %lu left for the "
+		    "next pass)", res->parked + res->deferred, res->parked,
+		    res->deferred);
 	if (rc == 0 && ctx.cancelled)
 		rc = err_set(&e, ERR_TEMP, "pass cancelled (mailpull is "
 		    "stopping); the rest waits for the next pass");
@@ -541,7 +832,7 @@ done:
 	spool_free(&ctx.spool);
 	target_close(&ctx.target);
 	target_uri_clear(&ctx.turi);
-	free_rcpts(&ctx.rcpts);
+	route_close(&ctx.route);
 	buf_free(&ctx.log);
 	free(target);
 	free(tmpdir);

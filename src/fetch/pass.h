@@ -35,6 +35,8 @@ struct pass_opts {
 	const volatile int *cancel;
 };
 
+#define PASS_PROBLEMS_MAX 100
+
 struct pass_result {
 	enum err_class cls;	/* ERR_NONE when the pass fully succeeded */
 	char *msg;		/* first error, one line (NULL when ok) */
@@ -45,6 +47,10 @@ struct pass_result {
 	unsigned long kept;		/* left on the server on purpose */
 	unsigned long failed;		/* not delivered (retry or parked) */
 	unsigned long skipped;		/* left for a later pass (max-per-pass) */
+	unsigned long parked;		/* refused permanently: kept, parked */
+	unsigned long deferred;		/* temporary refusal: kept for retry */
+	char **problems;		/* one line per message not delivered */
+	size_t nproblems;		/* (at most PASS_PROBLEMS_MAX) */
 	uint64_t bytes;			/* message bytes fetched */
 	int64_t elapsed_ms;
 };

@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "deliver/target.h"
+#include "route/route.h"
 #include "fetch/pass.h"
 #include "net/conn.h"
 #include "util/buf.h"
@@ -26,6 +27,8 @@ struct pass_pending {
 	uint64_t size;
 	enum msg_state state;
 	char *msgid;		/* Message-ID to remember, or NULL */
+	char *reason;		/* MSG_FAILED: why it is parked */
+	char *subject;		/* MSG_FAILED: for `message list` */
 	void *cookie;		/* method data: e.g. POP3 message number */
 };
 
@@ -38,7 +41,7 @@ struct pass_ctx {
 	struct spool *spool;
 	struct target_uri turi;
 	struct target *target;
-	char **rcpts;			/* local recipients, NULL-terminated */
+	struct route *route;		/* local recipients of each message */
 	char *password;
 	size_t password_len;
 	const char *proto_label;	/* "POP3", "POP3S", ... */
@@ -68,6 +71,10 @@ bool pass_cancelled(struct pass_ctx *);
 
 /* The spooled message is complete: compute ctx->digest. */
 void pass_spool_done(struct pass_ctx *);
+/* A message not delivered this pass (parked, or left for the next pass):
+ * one line for the run log and the fetch output. */
+void pass_problem(struct pass_ctx *, bool parked, const char *, ...)
+    MP_PRINTF(3, 4);
 /*
  * Deliver the spooled message (after pass_spool_done) (already finished) to every recipient.
  * Returns 0 when delivered (it joins the batch, state DELIVERED, or FAILED
