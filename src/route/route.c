@@ -699,6 +699,7 @@ route_result_clear(struct route_result *res)
 	}
 	free(res->rcpts);
 	free(res->orig);
+	free(res->rerouted);
 	free(res->note);
 	memset(res, 0, sizeof(*res));
 }
@@ -706,7 +707,7 @@ route_result_clear(struct route_result *res)
 /* Add final address rcpt (once) and orig (may be NULL) to its list. */
 static int
 result_add(struct route_result *res, const char *rcpt, const char *orig,
-    struct err *e)
+    bool rerouted, struct err *e)
 {
 	size_t i, j;
 
@@ -722,10 +723,15 @@ result_add(struct route_result *res, const char *rcpt, const char *orig,
 		    sizeof(*res->rcpts));
 		res->orig = xreallocarray(res->orig, res->n + 1,
 		    sizeof(*res->orig));
+		res->rerouted = xreallocarray(res->rerouted, res->n + 1,
+		    sizeof(*res->rerouted));
 		res->rcpts[i] = xstrdup(rcpt);
 		res->orig[i] = xcalloc(1, sizeof(*res->orig[i]));
+		res->rerouted[i] = false;
 		res->n++;
 	}
+	if (rerouted)
+		res->rerouted[i] = true;
 	if (orig == NULL)
 		return 0;
 	for (j = 0; res->orig[i][j] != NULL; j++)
@@ -1020,7 +1026,7 @@ route_one(struct route *r, const char *rcpt, struct route_result *res,
 	(void)snprintf(num, sizeof(num), "rule %zu", i + 1);
 	if (re == NULL) {
 		note_add(note, rcpt);
-		return result_add(res, rcpt, rcpt, e);
+		return result_add(res, rcpt, rcpt, false, e);
 	}
 	switch (re->r.dest) {
 	case ROUTE_DEST_DROP:
@@ -1044,7 +1050,7 @@ route_one(struct route *r, const char *rcpt, struct route_result *res,
 		break;
 	case ROUTE_DEST_GROUP:
 		for (i = 0; i < re->nmembers && rc == 0; i++)
-			rc = result_add(res, re->members[i], rcpt, e);
+			rc = result_add(res, re->members[i], rcpt, false, e);
 		dst = xasprintf("%s > @%s (%s)", rcpt, re->r.dest_arg, num);
 		note_add(note, dst);
 		free(dst);
@@ -1056,7 +1062,8 @@ route_one(struct route *r, const char *rcpt, struct route_result *res,
 		note_add(note, d);
 		free(d);
 	}
-	rc = result_add(res, dst, rcpt, e);
+	rc = result_add(res, dst, rcpt, re->r.dest == ROUTE_DEST_POSTMASTER,
+	    e);
 	free(dst);
 	return rc;
 }
@@ -1067,7 +1074,7 @@ route_single(struct route *r, struct route_result *res, struct err *e)
 	size_t i;
 
 	for (i = 0; i < r->nsingle; i++)
-		if (result_add(res, r->single[i], NULL, e) == -1)
+		if (result_add(res, r->single[i], NULL, false, e) == -1)
 			return -1;
 	return 0;
 }
@@ -1130,12 +1137,13 @@ route_message_mem(struct route *r, const char *msg, size_t len,
 		(void)buf_printf(&note, "%s%s: postmaster %s",
 		    h.truncated ? "header over the limits, " : "",
 		    "no recipient in the accepted domains", r->postmaster);
-		if (result_add(res, r->postmaster, NULL, e) == -1)
+		if (result_add(res, r->postmaster, NULL, true, e) == -1)
 			goto fail;
 		for (i = 0; i < envall.n && i < ORIG_MAX; i++)
-			(void)result_add(res, r->postmaster, envall.v[i], e);
+			(void)result_add(res, r->postmaster, envall.v[i], true,
+			    e);
 		for (i = 0; i < all.n && i + envall.n < ORIG_MAX; i++)
-			(void)result_add(res, r->postmaster, all.v[i], e);
+			(void)result_add(res, r->postmaster, all.v[i], true, e);
 	} else {
 		if (fallback) {
 			(void)buf_adds(&note, "no envelope recipient in the "
@@ -1152,7 +1160,7 @@ route_message_mem(struct route *r, const char *msg, size_t len,
 			if (route_one(r, acc.v[i], res, &note, &ndrop, e) == -1)
 				goto fail;
 		if (h.truncated && r->postmaster != NULL &&
-		    result_add(res, r->postmaster, NULL, e) == -1)
+		    result_add(res, r->postmaster, NULL, true, e) == -1)
 			goto fail;
 		if (res->n == 0)
 			res->dropped = true;

@@ -80,6 +80,10 @@ struct route_result {
 	char ***orig;	/* per rcpt: NULL-terminated original recipients that
 			 * mapped to it (multidrop; empty list in single mode),
 			 * for X-Mailpull-Original-To */
+	bool *rerouted;	/* per rcpt: a postmaster copy (no accepted recipient,
+			 * header over the limits, or a `postmaster` rule):
+			 * the copy should carry X-Mailpull-Original-To per
+			 * orig */
 	size_t n;
 	bool dropped;	/* everything matched an explicit drop rule */
 	char *note;	/* one line for the run log, or NULL */

@@ -441,6 +441,7 @@ test_fallback(void **state)
 	route_str(r, "Delivered-To: box@provider.example\n"
 	    "To: list@lists.example\n\n", &res);
 	expect(&res, "postmaster@local.example");
+	assert_true(res.rerouted[0]);
 	assert_string_equal(res.orig[0][0], "box@provider.example");
 	assert_string_equal(res.orig[0][1], "list@lists.example");
 	assert_null(res.orig[0][2]);
@@ -480,6 +481,8 @@ test_rules_route(void **state)
 	assert_string_equal(res.orig[0][0], "sales@a.example");
 	assert_string_equal(res.orig[0][1], "info@a.example");
 	assert_null(res.orig[0][2]);
+	assert_false(res.rerouted[0]);
+	assert_false(res.rerouted[1]);
 	assert_string_equal(res.orig[1][0], "bob@a.example");
 	assert_string_equal(res.orig[2][0], "zed@b.example");
 	assert_non_null(strstr(res.note, "rule 1"));
@@ -510,6 +513,7 @@ test_rules_route(void **state)
 	/* several recipients to postmaster: one copy */
 	route_str(r, "To: a@x.c.example, b@y.c.example\n\n", &res);
 	expect(&res, "pm@admin.example");
+	assert_true(res.rerouted[0]);
 	assert_string_equal(res.orig[0][0], "a@x.c.example");
 	assert_string_equal(res.orig[0][1], "b@y.c.example");
 	route_result_clear(&res);
