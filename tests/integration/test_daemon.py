@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import time
+import urllib.request
 
 from lib import corpus, util
 from lib.checks import Account, check_delivered, fail
@@ -29,8 +30,10 @@ def _err(p):
         return p.result.stderr if p.result is not None else ""
 
 
-def _serve(mp, *args, interval="2s"):
-    argv = ["serve", "--no-syslog", "--interval", interval] + list(args)
+def _serve(mp, *args, interval="2s", port=None):
+    port = port or util.free_port()
+    argv = ["serve", "--no-syslog", "--interval", interval,
+            "--listen", "127.0.0.1:%d" % port] + list(args)
     p = mp.start(argv)
     deadline = time.monotonic() + 10 * util.slow_factor()
     while "serve: state" not in _err(p):
@@ -90,7 +93,8 @@ def test_daemon_polls_on_interval(ctx):
     a.add()
     b.add()
     mfile = os.path.join(ctx.tmp, "metrics.prom")
-    p = _serve(mp, "--metrics-file", mfile, interval="2s")
+    port = util.free_port()
+    p = _serve(mp, "--metrics-file", mfile, interval="2s", port=port)
     _wait(lambda: len(a.delivered()) == 5 and len(b.delivered()) == 3,
           8, "the first passes", p)
     more = corpus.subset(4, seed=13, max_size=SMALL)
@@ -103,6 +107,12 @@ def test_daemon_polls_on_interval(ctx):
     if st is None or st[0] != "ok" or st[1] != 0 or not st[4]:
         fail("status of %s after a good pass: %r" % (a.id, st))
     _wait(lambda: os.path.exists(mfile), 12, "the metrics file", p)
+    # the same text at /metrics through the admin API's hook
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=10) as resp:
+        http = resp.read().decode()
+    if 'mailpull_passes_total{result="ok"}' not in http:
+        fail("/metrics lacks the scheduler's metrics:\n" + http[:2000])
     r = _stop(p)
     with open(mfile) as f:
         text = f.read()
