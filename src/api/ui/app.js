@@ -133,7 +133,7 @@ async function loadAccounts() {
       el("td", {}, a.recipients.join(", "), el("span", { class: "sub" }, a.policy === "keep-days" ?
         "delete after " + a.keep_days + " days" : a.policy)),
       el("td", {}, badge(a)),
-      el("td", {}, last ? fmtTime(last.finished) : "never",
+      el("td", { class: "when" }, last ? fmtTime(last.finished) : "never",
         last ? el("span", { class: "sub" }, last.summary || "") : null),
       el("td", { class: "acts" },
         el("button", { type: "button", class: "small", onclick: () => checkNow(a.id) }, "Check now"),
@@ -411,6 +411,11 @@ document.addEventListener("DOMContentLoaded", async () => {
   for (const n of ["protocol", "security"]) form()[n].addEventListener("change", syncForm);
   for (const r of form().querySelectorAll("input[name=policy]")) r.addEventListener("change", syncForm);
   window.addEventListener("hashchange", route);
+  /* a click on the current page's link reloads it (no hashchange) */
+  for (const a of document.querySelectorAll("header nav a"))
+    a.addEventListener("click", () => { if (location.hash === a.getAttribute("href")) route(); });
+  /* keep the account list's status fresh */
+  setInterval(() => { if (me && !$("#view-accounts").hidden) loadAccounts(); }, 15000);
   const r = await call("GET", "me");
   if (r.ok) {
     me = r.data;
