@@ -55,7 +55,8 @@ static const char usage_serve[] =
 "  --user NAME         drop to this user after opening the store and\n"
 "                      binding (the state directory must belong to it)\n"
 "  --allow-root        run passes as root without a warning\n"
-"  --log-level L       error, warning, info (default) or debug\n"
+"  --log-level L       error, warning (failed passes), info (default:\n"
+"                      also one line per pass) or debug\n"
 "  --no-syslog         log to stderr only\n"
 "  --interval D        override the interval setting (e.g. 30s, 5m)\n"
 "  --stop-timeout S    on SIGTERM, wait this long for passes (default 30)\n"
@@ -295,6 +296,8 @@ cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
 
 	so.state_dir = cli_state_dir;
+	so.pass_lines = strcmp(level, "error") == 0 ? 0 :
+	    strcmp(level, "warning") == 0 ? 1 : 2;
 	so.verbose = cli_verbose;
 	if (sched_create(&sched, &so, &e) == -1) {
 		fprintf(stderr, "mailpull: %s: %s\n", cli_state_dir,

@@ -531,10 +531,19 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 		delay_s = sched_jitter(sched_backoff(res.cls, sa->failures,
 		    ival), 10, randombytes_random());
 		sa->due_ms = end + delay_s * 1000;
-		log_info("%s: %s failure %d (%s), next check in %llds",
-		    sa->id, err_class_name(res.cls), sa->failures,
-		    res.msg != NULL ? res.msg : "", (long long)delay_s);
+		if (s->opts.pass_lines >= 1)
+			fprintf(stderr, "mailpull: %s: %s error: %s; failure "
+			    "%d, next check in %llds\n", sa->id,
+			    err_class_name(res.cls), res.msg != NULL ?
+			    res.msg : "", sa->failures, (long long)delay_s);
 	}
+	if (counted && res.cls == ERR_NONE && s->opts.pass_lines >= 2)
+		fprintf(stderr, "mailpull: %s: ok: %lu new, %lu delivered, "
+		    "%llu bytes, %lu deleted in %lld ms (started %lld ms "
+		    "late)\n", sa->id, res.fetched, res.delivered,
+		    (unsigned long long)res.bytes, res.deleted,
+		    (long long)(end - start),
+		    (long long)MP_MAX(0, start - sa->sched_ms));
 	if (sa->rerun) {
 		sa->rerun = false;
 		sa->due_ms = end;

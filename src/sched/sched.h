@@ -45,6 +45,9 @@ struct sched_opts {
 	int stop_timeout;	/* seconds to let passes finish on stop */
 	const char *metrics_file;	/* rewritten every 10 s, or NULL */
 	int verbose;		/* wire traces in run logs */
+	/* One stderr line per pass (the syslog line is pass_run()'s):
+	 * 0 none, 1 failed passes, 2 every pass. */
+	int pass_lines;
 };
 
 struct sched;
