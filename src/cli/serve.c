@@ -147,6 +147,37 @@ check_owner(const char *path, uid_t uid, const char *user)
 	return 0;
 }
 
+/*
+ * Effective ids only (reversible): temporarily to user (to_user), or back
+ * to root. The state directory must exist and belong to user.
+ */
+static int
+become_user(const char *user, const char *dir, bool to_user)
+{
+	struct passwd *pw;
+
+	if (!to_user) {
+		if (seteuid(0) == -1 || setegid(0) == -1) {
+			fprintf(stderr, "mailpull: cannot regain root to bind: "
+			    "%s\n", strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if ((pw = getpwnam(user)) == NULL) {
+		fprintf(stderr, "mailpull: --user %s: no such user\n", user);
+		return -1;
+	}
+	if (check_owner(dir, pw->pw_uid, user) == -1)
+		return -1;
+	if (setegid(pw->pw_gid) == -1 || seteuid(pw->pw_uid) == -1) {
+		fprintf(stderr, "mailpull: switching to %s: %s\n", user,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 drop_privileges(const char *user, const char *dir)
 {
@@ -299,12 +330,21 @@ cmd_serve(int argc, char **argv)
 	so.pass_lines = strcmp(level, "error") == 0 ? 0 :
 	    strcmp(level, "warning") == 0 ? 1 : 2;
 	so.verbose = cli_verbose;
+	/* The store and the lock file are opened as --user already, so
+	 * every file in the state directory keeps that owner; root comes
+	 * back only to bind the listener, then goes for good. */
+	if (user != NULL && geteuid() == 0 && become_user(user, cli_state_dir,
+	    true) == -1)
+		goto out;
 	if (sched_create(&sched, &so, &e) == -1) {
 		fprintf(stderr, "mailpull: %s: %s\n", cli_state_dir,
 		    err_msg(&e));
 		goto out;
 	}
 	if (lock_state(cli_state_dir, &lockfd) == -1)
+		goto out;
+	if (user != NULL && getuid() == 0 && become_user(NULL, NULL, false) ==
+	    -1)
 		goto out;
 #ifdef MAILPULL_HAVE_API
 	memset(&ao, 0, sizeof(ao));

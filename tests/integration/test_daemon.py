@@ -308,3 +308,37 @@ def test_daemon_imap_idle(ctx):
     # APPEND stores CRLF; mailpull's Maildir copy has LF line ends
     check_delivered(a.delivered(), got)
     assert "IDLE connection lost" not in r.stderr, r.stderr
+
+
+def test_daemon_drops_privileges(ctx):
+    """--user: the store is opened as that user (files keep its owner),
+    and every thread runs as it (real, effective and saved ids); a state
+    directory that belongs to someone else is refused."""
+    import pwd
+    if os.geteuid() != 0:
+        raise util.SkipTest("needs root")
+    nobody = pwd.getpwnam("nobody")
+    os.chmod(ctx.tmp, 0o755)
+    state = os.path.join(ctx.tmp, "pstate")
+    os.makedirs(state)
+    os.chown(state, nobody.pw_uid, nobody.pw_gid)
+    mp = ctx.mailpull(state=state)
+    p = _serve(mp, "--user", "nobody", interval="1h")
+    for tid in os.listdir("/proc/%d/task" % p.pid):
+        with open("/proc/%d/task/%s/status" % (p.pid, tid)) as f:
+            ids = dict(line.split(":", 1) for line in f if
+                       line.startswith(("Uid", "Gid")))
+        for k in ("Uid", "Gid"):
+            want = nobody.pw_uid if k == "Uid" else nobody.pw_gid
+            if set(map(int, ids[k].split())) != {want}:
+                fail("thread %s %s: %s" % (tid, k, ids[k]))
+    _stop(p)
+    for n in os.listdir(state):
+        if os.stat(os.path.join(state, n)).st_uid != nobody.pw_uid:
+            fail("%s in the state directory belongs to uid %d" % (
+                n, os.stat(os.path.join(state, n)).st_uid))
+    os.chown(state, 0, 0)
+    r = mp.run(["serve", "--no-syslog", "--user", "nobody", "--listen",
+                "127.0.0.1:%d" % util.free_port()], timeout=20)
+    if r.code != 1 or "chown" not in r.stderr:
+        fail("a root-owned state directory was not refused", r)
