@@ -127,6 +127,10 @@ class ApiServer:
         if self.result is None:
             self.proc.kill(signal.SIGTERM)
             self.result = self.proc.wait(20 * util.slow_factor())
+            err = self.result.stderr
+            for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                        "runtime error:"):
+                assert bad not in err, "sanitizer report:\n%s" % err
         return self.result
 
 

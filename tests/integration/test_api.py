@@ -486,3 +486,31 @@ def test_api_check_now_delivers(ctx):
     assert c.get(path + "/runs?n=0").status == 400
     r = c.post(path + "/disable")
     assert r.json["status"]["state"] == "disabled"
+
+
+def test_api_through_serve(ctx):
+    """The same API inside the daemon: an account added over the API is
+    checked by the scheduler at once, "check now" is queued to it, and
+    /metrics carries the daemon's metrics."""
+    mp = ctx.mailpull()
+    pw = ensure_admin(mp)
+    srv = ApiServer(ctx, mp, cmd="serve",
+                    extra=["--allow-root", "--no-syslog"])
+    a = Account(ctx, mp=mp, prefix="apisrv")
+    a.deliver(corpus.subset(2, max_size=64 * 1024))
+    c = srv.client()
+    c.login("admin", pw)
+    r = c.post(ACC, {"id": a.id, "protocol": "pop3", "host": "127.0.0.1",
+                     "port": a.dv.pop3, "security": "none", "user": a.user,
+                     "password": a.password, "target": a.target})
+    assert r.status == 201, r
+    assert wait_for(lambda: len(a.delivered()) == 2), "no delivery"
+    assert c.post(ACC + "/" + a.id + "/check").status == 202
+    runs = wait_for(lambda: c.get(ACC + "/" + a.id + "/runs").json)
+    assert runs and runs[0]["ok"], runs
+    m = c.get("/metrics").text
+    assert "mailpull_api_requests_total" in m
+    assert len([ln for ln in m.splitlines() if ln.startswith("mailpull_")
+                and not ln.startswith("mailpull_api_")]) > 0, m
+    res = srv.stop()
+    assert res.code == 0, res
