@@ -33,7 +33,7 @@
 #include "util/strnum.h"
 #include "util/xmalloc.h"
 
-#define READ_CHUNK	(64 * 1024)
+#define READ_CHUNK	PASS_READ_CHUNK
 #define FETCH_BATCH	200	/* UIDs per UID FETCH command */
 #define MSGID_MAX	998
 #define HDR_MAX		8192
@@ -88,29 +88,9 @@ soft_err(struct im *s, enum err_class c, const char *fmt, ...)
 }
 
 static int
-im_flush(struct im *s, struct err *e)
-{
-	struct pp *pp = imap_pp(s->eng);
-	const char *out;
-	size_t len;
-
-	out = pp_output(pp, &len);
-	if (len == 0)
-		return 0;
-	if (conn_write(s->conn, out, len, e) == -1)
-		return -1;
-	pp_output_consume(pp, len);
-	return 0;
-}
-
-static int
 im_event(struct im *s, struct imap_event *ev, struct err *e)
 {
-	struct pp *pp = imap_pp(s->eng);
 	const char *cause = NULL;
-	char *w;
-	size_t room;
-	ssize_t n;
 	int r;
 
 	for (;;) {
@@ -125,25 +105,15 @@ im_event(struct im *s, struct imap_event *ev, struct err *e)
 		if (r < 0)
 			return err_set(e, ERR_PROTOCOL, "%s",
 			    cause != NULL ? cause : "protocol error");
-		if (im_flush(s, e) == -1)
+		if ((r = pass_fill(s->conn, imap_pp(s->eng), e)) == -1)
 			return -1;
-		room = pp_input_room(pp);
-		if (room > READ_CHUNK)
-			room = READ_CHUNK;
-		if (room == 0 || (w = buf_reserve(&pp->in, room)) == NULL)
-			return err_set(e, ERR_PROTOCOL,
-			    "server reply exceeds the input bound");
-		n = conn_read(s->conn, w, room, e);
-		if (n < 0)
-			return -1;
-		if (n == 0) {
+		if (r == 0) {
 			if (s->bye != NULL)
 				return err_set(e, ERR_TEMP, "server ended the "
 				    "session: BYE %s", s->bye);
 			return err_set(e, ERR_PROTOCOL,
 			    "server closed the connection unexpectedly");
 		}
-		buf_commit(&pp->in, (size_t)n);
 	}
 }
 
@@ -214,9 +184,7 @@ im_capability(struct im *s, struct err *e)
 static int
 im_starttls(struct im *s, struct err *e)
 {
-	const struct account *a = s->ctx->a;
 	struct imap_event ev;
-	struct tls_opts to;
 
 	if (!imap_caps(s->eng)->starttls)
 		return err_set(e, ERR_TLS, "server does not offer STARTTLS; "
@@ -230,13 +198,8 @@ im_starttls(struct im *s, struct err *e)
 	if (imap_input_pending(s->eng) != 0)
 		return err_set(e, ERR_PROTOCOL, "server sent data after the "
 		    "STARTTLS reply before the TLS handshake; refusing it");
-	memset(&to, 0, sizeof(to));
-	to.verify = a->verify;
-	to.ca_file = a->ca_file;
-	if (conn_starttls(s->conn, &to, e) == -1)
+	if (pass_tls(s->ctx, s->conn, &s->tls, "STARTTLS", e) == -1)
 		return -1;
-	s->tls = true;
-	pass_log(s->ctx, "STARTTLS: %s", conn_tls_info(s->conn));
 	/* Never trust capabilities learned in clear (RFC 8314, 3501 6.2.1). */
 	return im_capability(s, e);
 }
@@ -965,29 +928,14 @@ imap_pass_run(struct pass_ctx *ctx, struct err *e)
 	const struct account *a = ctx->a;
 	struct im s;
 	struct imap_event ev;
-	struct tls_opts to;
 	bool preauth = false;
 	int rc = -1;
 	size_t i;
 
 	memset(&s, 0, sizeof(s));
 	s.ctx = ctx;
-	ctx->prog.phase = "connecting";
-	pass_progress(ctx, true);
-	pass_log(ctx, "connecting to %s port %d", a->host, account_port(a));
-	if (conn_connect(&s.conn, a->host, account_port(a), ctx->timeout_ms,
-	    e) == -1)
+	if (pass_connect(ctx, &s.conn, &s.tls, e) == -1)
 		goto out;
-	conn_set_deadline(s.conn, ctx->deadline_ms);
-	if (a->security == SEC_TLS) {
-		memset(&to, 0, sizeof(to));
-		to.verify = a->verify;
-		to.ca_file = a->ca_file;
-		if (conn_starttls(s.conn, &to, e) == -1)
-			goto out;
-		s.tls = true;
-		pass_log(ctx, "TLS: %s", conn_tls_info(s.conn));
-	}
 	s.eng = imap_create();
 	if (ctx->opts->verbose > 0)
 		pp_set_trace(imap_pp(s.eng), pass_trace, ctx);

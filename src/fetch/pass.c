@@ -84,6 +84,79 @@ pass_progress(struct pass_ctx *ctx, bool force)
 	ctx->opts->progress(ctx->opts->progress_arg, &ctx->prog);
 }
 
+int
+pass_connect(struct pass_ctx *ctx, struct conn **c_r, bool *tls_r,
+    struct err *e)
+{
+	const struct account *a = ctx->a;
+
+	*tls_r = false;
+	ctx->prog.phase = "connecting";
+	pass_progress(ctx, true);
+	pass_log(ctx, "connecting to %s port %d", a->host, account_port(a));
+	if (conn_connect(c_r, a->host, account_port(a), ctx->timeout_ms,
+	    e) == -1)
+		return -1;
+	conn_set_deadline(*c_r, ctx->deadline_ms);
+	if (a->security != SEC_TLS)
+		return 0;
+	return pass_tls(ctx, *c_r, tls_r, "TLS", e);
+}
+
+int
+pass_tls(struct pass_ctx *ctx, struct conn *c, bool *tls_r, const char *what,
+    struct err *e)
+{
+	struct tls_opts to;
+
+	memset(&to, 0, sizeof(to));
+	to.verify = ctx->a->verify;
+	to.ca_file = ctx->a->ca_file;
+	if (conn_starttls(c, &to, e) == -1)
+		return -1;
+	*tls_r = true;
+	pass_log(ctx, "%s: %s", what, conn_tls_info(c));
+	return 0;
+}
+
+int
+pass_flush(struct conn *c, struct pp *pp, struct err *e)
+{
+	const char *out;
+	size_t len;
+
+	out = pp_output(pp, &len);
+	if (len == 0)
+		return 0;
+	if (conn_write(c, out, len, e) == -1)
+		return -1;
+	pp_output_consume(pp, len);
+	return 0;
+}
+
+int
+pass_fill(struct conn *c, struct pp *pp, struct err *e)
+{
+	size_t room = pp_input_room(pp);
+	ssize_t n;
+	char *w;
+
+	if (pass_flush(c, pp, e) == -1)
+		return -1;
+	if (room > PASS_READ_CHUNK)
+		room = PASS_READ_CHUNK;
+	if (room == 0 || (w = buf_reserve(&pp->in, room)) == NULL)
+		return err_set(e, ERR_PROTOCOL,
+		    "server reply exceeds the input bound");
+	n = conn_read(c, w, room, e);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	buf_commit(&pp->in, (size_t)n);
+	return 1;
+}
+
 bool
 pass_cancelled(struct pass_ctx *ctx)
 {

@@ -15,6 +15,7 @@
 #include "route/route.h"
 #include "fetch/pass.h"
 #include "net/conn.h"
+#include "proto/pp.h"
 #include "util/buf.h"
 #include "util/spool.h"
 
@@ -95,6 +96,20 @@ bool pass_batch_full(const struct pass_ctx *);
 /* Extend the whole-pass deadline once the amount of work is known. */
 void pass_deadline_extend(struct pass_ctx *, unsigned long msgs,
     uint64_t bytes);
+
+#define PASS_READ_CHUNK (64 * 1024)
+
+/* Connect to the account's server (and TLS for security tls), logging. */
+int pass_connect(struct pass_ctx *, struct conn **c_r, bool *tls_r,
+    struct err *);
+/* TLS handshake on c with the account's verification settings. */
+int pass_tls(struct pass_ctx *, struct conn *c, bool *tls_r, const char *what,
+    struct err *);
+/* Write what pp has queued. */
+int pass_flush(struct conn *, struct pp *, struct err *);
+/* Flush, then read once into pp's input: 1 bytes read, 0 end of stream,
+ * -1 error (timeout, input bound). */
+int pass_fill(struct conn *, struct pp *, struct err *);
 
 /* Retrieval methods. */
 int pop3_pass_run(struct pass_ctx *, struct err *);

@@ -25,7 +25,6 @@
 
 #define POP3_MAX_MESSAGES	1000000	/* a maildrop larger is refused */
 #define POP3_MAX_SIZE		((uint64_t)1 << 40)
-#define READ_CHUNK		(64 * 1024)
 
 struct p3msg {
 	uint32_t msgno;
@@ -52,31 +51,11 @@ struct p3 {
 	char *dele_errmsg;
 };
 
-static int
-p3_flush(struct p3 *s, struct err *e)
-{
-	struct pp *pp = pop3_pp(s->eng);
-	const char *out;
-	size_t len;
-
-	out = pp_output(pp, &len);
-	if (len == 0)
-		return 0;
-	if (conn_write(s->conn, out, len, e) == -1)
-		return -1;
-	pp_output_consume(pp, len);
-	return 0;
-}
-
 /* Next event, reading from the server as needed. */
 static int
 p3_event(struct p3 *s, struct pop3_event *ev, struct err *e)
 {
-	struct pp *pp = pop3_pp(s->eng);
 	const char *cause = NULL;
-	char *w;
-	size_t room;
-	ssize_t n;
 	int r;
 
 	for (;;) {
@@ -86,24 +65,11 @@ p3_event(struct p3 *s, struct pop3_event *ev, struct err *e)
 		if (r < 0)
 			return err_set(e, ERR_PROTOCOL, "%s",
 			    cause != NULL ? cause : "protocol error");
-		if (p3_flush(s, e) == -1)
+		if ((r = pass_fill(s->conn, pop3_pp(s->eng), e)) == -1)
 			return -1;
-		room = pp_input_room(pp);
-		if (room == 0)
-			return err_set(e, ERR_PROTOCOL,
-			    "server reply exceeds the input bound");
-		if (room > READ_CHUNK)
-			room = READ_CHUNK;
-		if ((w = buf_reserve(&pp->in, room)) == NULL)
-			return err_set(e, ERR_PROTOCOL,
-			    "server reply exceeds the input bound");
-		n = conn_read(s->conn, w, room, e);
-		if (n < 0)
-			return -1;
-		if (n == 0)
+		if (r == 0)
 			return err_set(e, ERR_PROTOCOL,
 			    "server closed the connection unexpectedly");
-		buf_commit(&pp->in, (size_t)n);
 	}
 }
 
@@ -185,9 +151,7 @@ p3_capa(struct p3 *s, struct err *e)
 static int
 p3_stls(struct p3 *s, struct err *e)
 {
-	const struct account *a = s->ctx->a;
 	struct pop3_event ev;
-	struct tls_opts to;
 	int r;
 
 	/* RFC 2595: STLS only when offered; never fall back to clear. */
@@ -211,13 +175,8 @@ p3_stls(struct p3 *s, struct err *e)
 	if (pp_input_pending(pop3_pp(s->eng)) != 0)
 		return err_set(e, ERR_PROTOCOL, "server sent data after the "
 		    "STLS reply before the TLS handshake; refusing it");
-	memset(&to, 0, sizeof(to));
-	to.verify = a->verify;
-	to.ca_file = a->ca_file;
-	if (conn_starttls(s->conn, &to, e) == -1)
+	if (pass_tls(s->ctx, s->conn, &s->tls, "STLS", e) == -1)
 		return -1;
-	s->tls = true;
-	pass_log(s->ctx, "STLS: %s", conn_tls_info(s->conn));
 	/* Capabilities learned in clear are forgotten (RFC 2595 section 4). */
 	return p3_capa(s, e);
 }
@@ -821,28 +780,13 @@ pop3_pass_run(struct pass_ctx *ctx, struct err *e)
 	const struct account *a = ctx->a;
 	struct p3 s;
 	struct pop3_event ev;
-	struct tls_opts to;
 	int r, rc = -1;
 	uint32_t i;
 
 	memset(&s, 0, sizeof(s));
 	s.ctx = ctx;
-	ctx->prog.phase = "connecting";
-	pass_progress(ctx, true);
-	pass_log(ctx, "connecting to %s port %d", a->host, account_port(a));
-	if (conn_connect(&s.conn, a->host, account_port(a), ctx->timeout_ms,
-	    e) == -1)
+	if (pass_connect(ctx, &s.conn, &s.tls, e) == -1)
 		goto out;
-	conn_set_deadline(s.conn, ctx->deadline_ms);
-	if (a->security == SEC_TLS) {
-		memset(&to, 0, sizeof(to));
-		to.verify = a->verify;
-		to.ca_file = a->ca_file;
-		if (conn_starttls(s.conn, &to, e) == -1)
-			goto out;
-		s.tls = true;
-		pass_log(ctx, "TLS: %s", conn_tls_info(s.conn));
-	}
 	s.eng = pop3_create();
 	if (ctx->opts->verbose > 0)
 		pp_set_trace(pop3_pp(s.eng), pass_trace, ctx);
