@@ -299,7 +299,9 @@ def test_daemon_imap_idle(ctx):
         t0 = time.monotonic()
         _append(a, msg)
         got.append(msg)
-        _wait(lambda: len(a.delivered()) == len(got), 5,
+        # seconds, not the hour of the interval; generous for a loaded
+        # CI machine
+        _wait(lambda: len(a.delivered()) == len(got), 15,
               "delivery of the appended message", p)
         dt = time.monotonic() - t0
         if os.environ.get("MAILPULL_TEST_VERBOSE"):
