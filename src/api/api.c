@@ -771,9 +771,9 @@ api_start(struct api **ap, const struct api_opts *o, struct err *e)
 	}
 	if (a->tls)
 		a->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONN_MAX,
 		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32,
 		    MHD_OPTION_CONNECTION_TIMEOUT,
@@ -786,9 +786,9 @@ api_start(struct api **ap, const struct api_opts *o, struct err *e)
 		    MHD_OPTION_END);
 	else
 		a->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONN_MAX,
 		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32,
 		    MHD_OPTION_CONNECTION_TIMEOUT,
