@@ -269,7 +269,7 @@ on_select(struct im *s, const struct imap_event *ev, struct err *e)
 static int
 on_search(struct im *s, const struct imap_event *ev, struct err *e)
 {
-	if (ev->kind != IMAP_EV_SEARCH)
+	if (ev->kind != IMAP_EV_SEARCH || ev->nuids == 0)
 		return 0;
 	if (s->nuids + ev->nuids > MAX_UIDS)
 		return err_set(e, ERR_PROTOCOL, "folder %s has more than %d "
@@ -297,6 +297,8 @@ sort_unique(uint32_t *v, size_t n)
 {
 	size_t i, o = 0;
 
+	if (n == 0)
+		return 0;	/* v may be NULL: qsort wants a pointer */
 	qsort(v, n, sizeof(*v), cmp_u32);
 	for (i = 0; i < n; i++)
 		if (v[i] != 0 && (o == 0 || v[o - 1] != v[i]))
@@ -883,8 +885,9 @@ im_folder(struct im *s, const char *folder, struct err *e)
 		(void)snprintf(uid, sizeof(uid), "%u", s->uids[i]);
 		r = store_msg_find(recs, nrecs, uid);
 		if (r == NULL) {
-			if (unseen != NULL && bsearch(&s->uids[i], unseen,
-			    nunseen, sizeof(*unseen), cmp_u32) == NULL)
+			if (a->only_unseen && (nunseen == 0 ||
+			    bsearch(&s->uids[i], unseen, nunseen,
+			    sizeof(*unseen), cmp_u32) == NULL))
 				continue;
 			if (a->max_per_pass > 0 && ctx->prog.total +
 			    nnew >= (size_t)a->max_per_pass) {

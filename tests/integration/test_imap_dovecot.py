@@ -415,6 +415,17 @@ def test_imap_only_unseen(ctx):
     assert len(a.delivered()) == 4
 
 
+def test_imap_only_unseen_when_all_seen(ctx):
+    """--only-unseen with every message seen: nothing is delivered (an
+    empty UNSEEN result must not mean "no filter")."""
+    a, msgs = _acct(ctx, "iuna", 3)
+    _store_flags(a, [1, 2, 3], "\\Seen")
+    _add(a, extra=["--keep", "--only-unseen"])
+    assert_ok(a.fetch())
+    assert a.delivered() == [], a.delivered()
+    assert a.server_count() == 3
+
+
 def test_imap_mark_seen(ctx):
     a, msgs = _acct(ctx, "imks", 5)
     _store_flags(a, [5], "\\Flagged")
