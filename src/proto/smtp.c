@@ -271,12 +271,15 @@ smtp_esc_parse(const char *t, size_t len, char out[16])
 static void
 smtp_capa_parse(struct smtp *s)
 {
-	const char *t = s->text.data, *end = t + s->text.len, *nl, *sp;
+	const char *t = s->text.data, *end, *nl, *sp;
 	const char *errstr;
 	size_t n, kw;
 	uint64_t v;
 
 	memset(&s->capa, 0, sizeof(s->capa));
+	if (t == NULL || s->text.len == 0)
+		return;		/* an empty reply text: no capabilities */
+	end = t + s->text.len;
 	if ((nl = memchr(t, '\n', (size_t)(end - t))) == NULL)
 		return;
 	for (t = nl + 1; t < end; t = nl + 1) {
