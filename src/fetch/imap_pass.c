@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fetch/oauth_pass.h"
 #include "fetch/pass_impl.h"
 #include "proto/imap.h"
 #include "util/log.h"
@@ -204,6 +205,90 @@ im_starttls(struct im *s, struct err *e)
 	return im_capability(s, e);
 }
 
+/*
+ * OAuth2: AUTHENTICATE XOAUTH2|OAUTHBEARER, the response inline with
+ * SASL-IR (RFC 4959). A refusal comes as a continuation holding a base64
+ * JSON error (RFC 7628 section 3.2.2): read it, answer with the
+ * mechanism's acknowledgement so the server sends its tagged NO, then
+ * refresh the token once and try again.
+ */
+static int
+im_login_oauth(struct im *s, struct err *e)
+{
+	struct pass_ctx *ctx = s->ctx;
+	const struct imap_caps *c = imap_caps(s->eng);
+	struct imap_event ev;
+	struct oauth_sasl sa;
+	char why[400];
+	bool sent;
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		why[0] = '\0';
+		if (oauth_pass_begin(ctx, attempt > 0, c->auth_xoauth2,
+		    c->auth_oauthbearer, &sa, e) == -1)
+			return -1;
+		sent = c->sasl_ir;
+		if (imap_cmd_authenticate(s->eng, sa.mech, sent ? sa.b64 :
+		    NULL, sent) == -1) {
+			oauth_pass_clear(&sa);
+			return err_set(e, ERR_INTERNAL, "cannot queue "
+			    "AUTHENTICATE %s", sa.mech);
+		}
+		for (;;) {
+			if (im_event(s, &ev, e) == -1) {
+				oauth_pass_clear(&sa);
+				return -1;
+			}
+			if (ev.kind == IMAP_EV_CONT) {
+				const char *line = sa.b64;
+
+				if (sent) {
+					oauth_pass_error(ctx, ev.text, ev.len,
+					    why, sizeof(why));
+					line = sa.ack;
+				}
+				if (imap_cont_send(s->eng, line, true) == -1) {
+					oauth_pass_clear(&sa);
+					return err_set(e, ERR_INTERNAL,
+					    "cannot answer the continuation");
+				}
+				sent = true;
+				continue;
+			}
+			if (ev.kind == IMAP_EV_TAGGED)
+				break;
+		}
+		if (ev.status == IMAP_OK) {
+			oauth_pass_clear(&sa);
+			pass_log(ctx, "authenticated as %s", ctx->a->user);
+			if (ev.code == IMAP_CODE_CAPABILITY) {
+				log_caps(s);
+				return 0;
+			}
+			return im_capability(s, e);
+		}
+		{
+			enum err_class cls = imap_code_err_class(ev.status,
+			    ev.code);
+
+			if (cls == ERR_NONE || cls == ERR_PROTOCOL ||
+			    cls == ERR_PERM)
+				cls = ERR_AUTH;
+			err_set(e, cls, "%s%sAUTHENTICATE %s rejected for user "
+			    "%s: %.*s", why, why[0] != '\0' ? ": " : "",
+			    sa.mech, ctx->a->user, (int)MP_MIN(ev.len, 300),
+			    ev.text);
+		}
+		oauth_pass_clear(&sa);
+		if (e->cls != ERR_AUTH)
+			return -1;
+		pass_log(ctx, "%s", err_msg(e));
+	}
+	err_prefix(e, "OAuth2 token refused after a refresh");
+	return -1;
+}
+
 static int
 im_login(struct im *s, struct err *e)
 {
@@ -213,6 +298,8 @@ im_login(struct im *s, struct err *e)
 	const char *how;
 	int r;
 
+	if (oauth_pass_enabled(ctx->st, ctx->a->id))
+		return im_login_oauth(s, e);
 	if (c->auth_plain) {
 		how = "AUTHENTICATE PLAIN";
 		r = imap_cmd_auth_plain(s->eng, NULL, ctx->a->user,
@@ -269,18 +356,26 @@ on_select(struct im *s, const struct imap_event *ev, struct err *e)
 static int
 on_search(struct im *s, const struct imap_event *ev, struct err *e)
 {
+	size_t i;
+
 	if (ev->kind != IMAP_EV_SEARCH || ev->nuids == 0)
 		return 0;
-	if (s->nuids + ev->nuids > MAX_UIDS)
-		return err_set(e, ERR_PROTOCOL, "folder %s has more than %d "
-		    "messages; refusing to list it", s->folder, MAX_UIDS);
-	if (s->nuids + ev->nuids > s->capuids) {
-		s->capuids = MP_MAX(s->capuids * 2, s->nuids + ev->nuids + 64);
-		s->uids = xreallocarray(s->uids, s->capuids,
-		    sizeof(*s->uids));
+	for (i = 0; i < ev->nuids; i++) {
+		/* Repeats next to each other add nothing (a hostile "1 1 1
+		 * ..." line stays small); sort_unique() does the rest. */
+		if (s->nuids > 0 && s->uids[s->nuids - 1] == ev->uids[i])
+			continue;
+		if (s->nuids >= MAX_UIDS)
+			return err_set(e, ERR_PROTOCOL, "folder %s has more "
+			    "than %d messages; refusing to list it", s->folder,
+			    MAX_UIDS);
+		if (s->nuids == s->capuids) {
+			s->capuids = MP_MAX(s->capuids * 2, 1024);
+			s->uids = xreallocarray(s->uids, s->capuids,
+			    sizeof(*s->uids));
+		}
+		s->uids[s->nuids++] = ev->uids[i];
 	}
-	memcpy(s->uids + s->nuids, ev->uids, ev->nuids * sizeof(*s->uids));
-	s->nuids += ev->nuids;
 	return 0;
 }
 
@@ -353,8 +448,6 @@ static int
 body_write(struct im *s, const char *p, size_t len, struct err *e)
 {
 	struct pass_ctx *ctx = s->ctx;
-	char out[READ_CHUNK + 1];
-	size_t i, o = 0;
 
 	if (s->msgid_mode) {
 		size_t n = MP_MIN(len, sizeof(s->hdr) - s->hdrlen);
@@ -363,26 +456,28 @@ body_write(struct im *s, const char *p, size_t len, struct err *e)
 		s->hdrlen += n;
 		return 0;
 	}
-	/* CRLF to LF across chunk boundaries; a lone CR stays. */
+	/* CRLF to LF across chunk boundaries; a lone CR stays. Runs between
+	 * CRs go to the spool as they are (no byte loop, no copy). */
 	while (len > 0) {
-		size_t take = MP_MIN(len, (size_t)READ_CHUNK);
+		const char *cr;
+		size_t run;
 
-		o = 0;
-		for (i = 0; i < take; i++) {
-			if (s->pending_cr) {
-				s->pending_cr = false;
-				if (p[i] != '\n')
-					out[o++] = '\r';
-			}
-			if (p[i] == '\r')
-				s->pending_cr = true;
-			else
-				out[o++] = p[i];
+		if (s->pending_cr) {
+			s->pending_cr = false;
+			if (p[0] != '\n' && spool_write(ctx->spool, "\r", 1,
+			    e) == -1)
+				return -1;
 		}
-		if (spool_write(ctx->spool, out, o, e) == -1)
+		cr = memchr(p, '\r', len);
+		run = cr != NULL ? (size_t)(cr - p) : len;
+		if (run > 0 && spool_write(ctx->spool, p, run, e) == -1)
 			return -1;
-		p += take;
-		len -= take;
+		if (cr == NULL)
+			break;
+		/* Hold the CR: a line end if LF follows, else data. */
+		s->pending_cr = true;
+		p = cr + 1;
+		len -= run + 1;
 	}
 	return 0;
 }
@@ -680,11 +775,9 @@ on_reid(struct im *s, const struct imap_event *ev, struct err *e)
 		    strcmp(r->old[i].msgid, msgid) != 0)
 			continue;
 		(void)snprintf(uid, sizeof(uid), "%u", f->uid);
-		if (store_msg_set(s->ctx->st, s->ctx->a->id, s->folder,
+		if (store_msg_record(s->ctx->st, s->ctx->a->id, s->folder,
 		    s->uidvalidity, uid, MSG_DELIVERED, f->size,
-		    r->old[i].first_seen, e) == -1 ||
-		    store_msg_set_msgid(s->ctx->st, s->ctx->a->id, s->folder,
-		    s->uidvalidity, uid, msgid, e) == -1)
+		    r->old[i].first_seen, msgid, e) == -1)
 			return -1;
 		/* One old delivery vouches for one new UID only. */
 		r->old[i].state = MSG_UNKNOWN;

@@ -71,6 +71,26 @@ static const char *const store_ext_schemas[] = {
 	"addr TEXT)",
 	"CREATE TABLE IF NOT EXISTS login_audit (at INTEGER NOT NULL, user TEXT, "
 	"addr TEXT, ok INTEGER NOT NULL, reason TEXT)",
+	/* filters.c */
+	"CREATE TABLE IF NOT EXISTS account_filters (account TEXT PRIMARY KEY "
+	"REFERENCES accounts(id) ON DELETE CASCADE, spam_check INTEGER NOT NULL "
+	"DEFAULT 0, virus_check INTEGER NOT NULL DEFAULT 0, spam_action TEXT "
+	"NOT NULL DEFAULT 'junk', scanner_down TEXT NOT NULL DEFAULT 'hold', "
+	"provider_host TEXT)",
+	"CREATE TABLE IF NOT EXISTS quarantine (id INTEGER PRIMARY KEY, account "
+	"TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT, file TEXT NOT NULL "
+	"UNIQUE, rcpts TEXT, subject TEXT, sender TEXT, remote_id TEXT, at "
+	"INTEGER)",
+	/* oauth.c */
+	"CREATE TABLE IF NOT EXISTS account_oauth (account TEXT PRIMARY KEY "
+	"REFERENCES accounts(id) ON DELETE CASCADE, auth TEXT NOT NULL DEFAULT "
+	"'password', provider TEXT, tenant TEXT, auth_url TEXT, token_url TEXT, "
+	"device_url TEXT, client_id TEXT, scope TEXT, mech TEXT, client_secret "
+	"BLOB, "
+	"refresh_token BLOB, access_token BLOB, expires_at INTEGER NOT NULL "
+	"DEFAULT 0, state TEXT, reason TEXT, authorized_at INTEGER)",
+	"CREATE TABLE IF NOT EXISTS oauth_provider_secrets (provider TEXT "
+	"PRIMARY KEY, secret BLOB NOT NULL)",
 };
 
 #define STORE_DB_FILE		"mailpull.db"
@@ -212,13 +232,15 @@ static const char *const stmt_sql[STMT__COUNT] = {
 	 */
 	[STMT_MSG_SET] =
 	    "INSERT INTO messages (account, folder, uidvalidity, uid, state, "
-	    "size, first_seen, delivered_at) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 = 1 THEN ?8 END) "
+	    "size, first_seen, delivered_at, msgid) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?5 = 1 THEN ?8 END, "
+	    "?9) "
 	    "ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET "
 	    "state = excluded.state, size = excluded.size, "
 	    "first_seen = COALESCE(messages.first_seen, excluded.first_seen), "
 	    "delivered_at = CASE WHEN excluded.state = 1 THEN "
-	    "COALESCE(messages.delivered_at, excluded.delivered_at) END",
+	    "COALESCE(messages.delivered_at, excluded.delivered_at) END, "
+	    "msgid = COALESCE(excluded.msgid, messages.msgid)",
 	[STMT_MSG_FORGET] =
 	    "DELETE FROM messages WHERE account = ?1 AND folder = ?2 AND "
 	    "uidvalidity = ?3 AND uid = ?4",
@@ -1202,6 +1224,15 @@ store_msg_set(struct store *st, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, enum msg_state state,
     uint64_t size, int64_t first_seen, struct err *e)
 {
+	return store_msg_record(st, acct, folder, uidvalidity, uid, state,
+	    size, first_seen, NULL, e);
+}
+
+int
+store_msg_record(struct store *st, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid, enum msg_state state,
+    uint64_t size, int64_t first_seen, const char *msgid, struct err *e)
+{
 	sqlite3_stmt *s;
 	int rc;
 	int64_t t = store_now();
@@ -1217,6 +1248,7 @@ store_msg_set(struct store *st, const char *acct, const char *folder,
 	rc |= sqlite3_bind_int64(s, 6, (sqlite3_int64)size);
 	rc |= sqlite3_bind_int64(s, 7, first_seen != 0 ? first_seen : t);
 	rc |= sqlite3_bind_int64(s, 8, t);
+	rc |= bind_text(s, 9, msgid);
 	if (rc != SQLITE_OK) {
 		stmt_done(s);
 		return db_fail(st, e, "recording message (account %s)", acct);

@@ -88,6 +88,11 @@ int store_rollback(struct store *);
 int store_msg_set(struct store *, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, enum msg_state, uint64_t size,
     int64_t first_seen, struct err *);
+/* The same, remembering the Message-ID (NULL keeps what was recorded) in
+ * the same statement. */
+int store_msg_record(struct store *, const char *acct, const char *folder,
+    uint64_t uidvalidity, const char *uid, enum msg_state, uint64_t size,
+    int64_t first_seen, const char *msgid, struct err *);
 /* Forget one entry (its message is gone from the server). */
 int store_msg_forget(struct store *, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, struct err *);
