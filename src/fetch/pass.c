@@ -19,9 +19,7 @@
 #include <sodium.h>
 
 #include "fetch/pass.h"
-#include "fetch/oauth_pass.h"
 #include "fetch/pass_impl.h"
-#include "filter/filter.h"
 #include "route/route.h"
 #include "store/journal.h"
 #include "store/settings.h"
@@ -362,7 +360,6 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
     const char *uid, void *cookie, struct err *e)
 {
 	struct route_result rr;
-	struct filter_verdict fv;	/* filter block */
 	struct delivery d;
 	struct target_rcpt *tr = NULL, pm;
 	struct err de = { 0 };
@@ -373,7 +370,6 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 	int rc = -1;
 
 	memset(&rr, 0, sizeof(rr));
-	memset(&fv, 0, sizeof(fv));
 	memset(&pm, 0, sizeof(pm));
 	buf_init(&why, 2048);
 	buf_init(&extra, 16384);
@@ -424,47 +420,6 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 		rc = 0;
 		goto out;
 	}
-	/*
-	 * ---- spam and virus checks (src/filter/, issue 9) ----
-	 * After routing (rspamd gets the routed recipients), before any
-	 * delivery. A scanner that is down under the hold policy: left on
-	 * the server for the next pass, never delivered unscanned. An
-	 * infected message (or spam under --spam-action quarantine) goes to
-	 * the quarantine, durably, and only then counts as handled (so the
-	 * remote copy follows the delete/keep policy after the commit); the
-	 * postmaster gets a notice. Otherwise the verdict headers and the
-	 * folder (Junk) travel with the delivery.
-	 */
-	if (ctx->filter != NULL) {
-		if (filter_check(ctx->filter, ctx->spool, rr.rcpts, rr.n,
-		    &fv, &de) == -1) {
-			pass_problem(ctx, false, "message %s left on the "
-			    "server: %s", rid, err_msg(&de));
-			rc = 0;
-			goto out;
-		}
-		if (fv.quarantine) {
-			if (filter_quarantine(ctx->filter, ctx->spool, &fv,
-			    rr.rcpts, rr.n, &d, ctx->target,
-			    route_postmaster(ctx->route), &de) == -1) {
-				err_set(e, ERR_LOCAL, "message %s: %s", rid,
-				    err_msg(&de));
-				goto out;
-			}
-			pass_log(ctx, "message %s quarantined: %s: %s", rid,
-			    fv.kind, fv.reason != NULL ? fv.reason : "?");
-			batch_add(ctx, folder, uidvalidity, uid, cookie,
-			    MSG_DELIVERED, NULL);
-			rc = 0;
-			goto out;
-		}
-		d.extra_headers = fv.headers;
-		d.folder = fv.folder;
-		if (fv.folder != NULL)
-			pass_log(ctx, "message %s: spam, to folder %s", rid,
-			    fv.folder);
-	}
-	/* ---- end of the filter block ---- */
 	if (store_rcpt_done_load(ctx->st, ctx->a->id, folder, uidvalidity,
 	    uid, &done, &ndone, e) == -1)
 		goto out;
@@ -641,7 +596,6 @@ out:
 	}
 	target_rcpts_clear(&pm, 1);
 	store_strv_free(&done, ndone);
-	filter_verdict_clear(&fv);
 	route_result_clear(&rr);
 	buf_free(&why);
 	buf_free(&extra);
@@ -849,8 +803,8 @@ pass_run(struct store *st, const struct account *a,
 	if (!a->verify)
 		pass_log(&ctx, "TLS certificate verification is OFF for this "
 		    "account");
-	if (!oauth_pass_enabled(st, a->id) && store_password_get(st, a->id,
-	    &ctx.password, &ctx.password_len, &e) == -1)
+	if (store_password_get(st, a->id, &ctx.password, &ctx.password_len,
+	    &e) == -1)
 		goto fail;
 	if (a->target != NULL && a->target[0] != '\0')
 		target = xstrdup(a->target);
@@ -863,9 +817,6 @@ pass_run(struct store *st, const struct account *a,
 	    target_open(&ctx.target, &ctx.turi, &e) == -1)
 		goto fail;
 	if (route_open(&ctx.route, st, a, &e) == -1)
-		goto fail;
-	/* spam and virus checks (src/filter/): NULL when none are on */
-	if (filter_open(&ctx.filter, st, a->id, &e) == -1)
 		goto fail;
 	tmpdir = xasprintf("%s/tmp", store_state_dir(st));
 	if (mkdir(tmpdir, 0700) == -1 && errno != EEXIST) {
@@ -920,13 +871,6 @@ fail:
 	res->msg = xstrdup(err_msg(&e));
 	pass_log(&ctx, "%s error: %s", err_class_name(e.cls), err_msg(&e));
 done:
-	if (ctx.filter != NULL) {
-		const struct filter_stats *fs = filter_stats(ctx.filter);
-
-		pass_log(&ctx, "filters: %lu scanned, %lu spam, %lu infected, "
-		    "%lu unscanned, %lu quarantined", fs->scanned, fs->spam,
-		    fs->infected, fs->unscanned, fs->quarantined);
-	}
 	res->elapsed_ms = conn_now_ms() - ctx.started_ms;
 	summary_line(&ctx, summary, sizeof(summary));
 	pass_log(&ctx, "pass finished in %lld ms: %s", (long long)res->elapsed_ms,
@@ -960,7 +904,6 @@ done:
 	target_close(&ctx.target);
 	target_uri_clear(&ctx.turi);
 	route_close(&ctx.route);
-	filter_close(&ctx.filter);
 	buf_free(&ctx.log);
 	free(target);
 	free(tmpdir);
