@@ -30,6 +30,7 @@
 #include "util/strnum.h"
 #include "util/xmalloc.h"
 
+#include "cli/account_oauth.h"
 #include "cli/account_route.h"
 #include "cli/cli.h"
 
@@ -46,9 +47,11 @@ static const char usage_account[] =
 "         [--delete | --keep | --keep-days N] [--max-per-pass N]\n"
 "         [--timeout SECONDS] [--folder NAME]... [--only-unseen]\n"
 "         [--mark-seen] [--disabled]\n"
+ACCOUNT_OAUTH_USAGE
 "       mailpull account edit ID [same options] [--password-stdin]\n"
 "       mailpull account list [--json] | show ID | delete ID |\n"
 "         enable ID | disable ID\n"
+"       mailpull account authorize ID [--device] [--no-browser]\n"
 "\n"
 "  --protocol P       pop3 or imap\n"
 "  --host HOST        server host name or address\n"
@@ -229,6 +232,7 @@ static const struct option account_opts[] = {
 	{ "idle", no_argument, NULL, OPT_IDLE },
 	{ "no-idle", no_argument, NULL, OPT_NO_IDLE },
 	ACCOUNT_ROUTE_OPTIONS,
+	ACCOUNT_OAUTH_OPTIONS,
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -477,6 +481,10 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 				account_route_opt(c, optarg);
 				break;
 			}
+			if (ACCOUNT_OAUTH_OPT(c)) {
+				account_oauth_opt(c, optarg);
+				break;
+			}
 			usage_error("account", "unknown option %s",
 			    argv[optind - 1]);
 		}
@@ -485,7 +493,8 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 		usage_error("account", optind >= argc ? "missing account ID" :
 		    "unexpected argument '%s'", argv[optind + 1 < argc ?
 		    optind + 1 : optind]);
-	if (pw == NULL && pw_stdin && (add || pw_src != NULL))
+	if (pw == NULL && pw_stdin && ((add &&
+	    account_oauth_password_needed()) || pw_src != NULL))
 		pw = password_from_stdin(id, pwlen_r);
 	return pw;
 }
@@ -544,9 +553,11 @@ cmd_account_add_edit(int argc, char **argv, bool add)
 		goto out;
 	}
 	account_route_load(st, id, add);
+	account_oauth_load(st, id, add);
 	pw = account_parse(argc, argv, &a, add, id, &pwlen, &proto_set,
 	    &host_set, &user_set);
-	if (account_route_check(st, id, &a, &e) == -1)
+	if (account_route_check(st, id, &a, &e) == -1 ||
+	    account_oauth_check(id, &e) == -1)
 		goto fail;
 	if (add) {
 		if (!proto_set)
@@ -555,7 +566,7 @@ cmd_account_add_edit(int argc, char **argv, bool add)
 			usage_error("account", "--host is required");
 		if (!user_set)
 			usage_error("account", "--user is required");
-		if (pw == NULL)
+		if (pw == NULL && account_oauth_password_needed())
 			usage_error("account", "a password is required");
 		set_str(&a.id, id);
 		if (store_account_add(st, &a, &e) == -1)
@@ -571,7 +582,8 @@ cmd_account_add_edit(int argc, char **argv, bool add)
 		}
 		goto fail;
 	}
-	if (account_route_save(st, id, &e) == -1)
+	if (account_route_save(st, id, &e) == -1 ||
+	    account_oauth_save(st, id, &e) == -1)
 		goto fail;
 	if (opt_interval >= 0 || opt_idle >= 0) {
 		struct acct_status ss;
@@ -715,6 +727,7 @@ cmd_account_list(int argc, char **argv)
 			fputs(", \"deliver_to\": ", stdout);
 			json_str(stdout, a->deliver_to);
 			account_route_json(st, a, stdout);
+			account_oauth_json(st, a, stdout);
 			fputs(", \"target\": ", stdout);
 			json_str(stdout, a->target);
 			fputs(", \"policy\": ", stdout);
@@ -776,7 +789,8 @@ cmd_account_list(int argc, char **argv)
 			printf("%-32s %-5s %-30s %-9s %-8s %-12s %s\n", a->id,
 			    account_proto_name(a->proto), server,
 			    account_policy_name(a->policy),
-			    a->enabled ? "yes" : "no", status_state_name(sst),
+			    a->enabled ? "yes" : "no", account_oauth_status(st,
+			    a, status_state_name(sst)),
 			    last_run(st, a->id, lr, sizeof(lr)));
 		}
 	}
@@ -815,6 +829,7 @@ cmd_account_show(const char *id)
 	printf("user:         %s\n", a.user);
 	printf("password:     %s\n", a.has_password ? "set (encrypted)" :
 	    "not set");
+	account_oauth_show(st, &a, stdout);
 	printf("deliver-to:   %s\n", a.deliver_to != NULL ? a.deliver_to :
 	    a.id);
 	account_route_show(st, &a, stdout);
@@ -884,6 +899,8 @@ cmd_account(int argc, char **argv)
 		return cmd_account_add_edit(argc - 1, argv + 1, false);
 	if (strcmp(sub, "list") == 0)
 		return cmd_account_list(argc - 1, argv + 1);
+	if (strcmp(sub, "authorize") == 0)
+		return cmd_account_authorize(argc - 1, argv + 1);
 	if (strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0 ||
 	    strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0) {
 		if (argc == 3 && strcmp(argv[2], "--help") == 0) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/account_oauth.h"
 #include "cli/cli.h"
 #include "deliver/target.h"
 #include "store/settings.h"
@@ -62,6 +63,8 @@ cmd_config(int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	sub = argv[1];
+	if (argc >= 3 && account_oauth_config_key(argv[2]))
+		return account_oauth_config(argc, argv);
 	if (strcmp(sub, "set") == 0) {
 		const char *why = NULL;
 		int k;

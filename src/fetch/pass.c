@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "fetch/pass.h"
+#include "fetch/oauth_pass.h"
 #include "fetch/pass_impl.h"
 #include "route/route.h"
 #include "store/journal.h"
@@ -803,8 +804,8 @@ pass_run(struct store *st, const struct account *a,
 	if (!a->verify)
 		pass_log(&ctx, "TLS certificate verification is OFF for this "
 		    "account");
-	if (store_password_get(st, a->id, &ctx.password, &ctx.password_len,
-	    &e) == -1)
+	if (!oauth_pass_enabled(st, a->id) && store_password_get(st, a->id,
+	    &ctx.password, &ctx.password_len, &e) == -1)
 		goto fail;
 	if (a->target != NULL && a->target[0] != '\0')
 		target = xstrdup(a->target);

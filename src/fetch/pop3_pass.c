@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "fetch/oauth_pass.h"
 #include "fetch/pass_impl.h"
 #include "proto/pop3.h"
 #include "util/log.h"
@@ -214,6 +215,79 @@ auth_failed(struct p3 *s, const struct pop3_event *ev, const char *how,
 	    c == ERR_TEMP ? " (temporary; will retry)" : "");
 }
 
+/*
+ * OAuth2: AUTH XOAUTH2|OAUTHBEARER. RFC 5034 section 4: the initial
+ * response goes on the AUTH line only when the line stays within 255
+ * octets, else after the server's "+ ". A refusal comes as a "+ " with a
+ * base64 JSON error (RFC 7628 section 3.2.2): it is read, acknowledged so
+ * the server ends the exchange with -ERR, and the token refreshed once.
+ */
+static int
+p3_auth_oauth(struct p3 *s, struct err *e)
+{
+	struct pass_ctx *ctx = s->ctx;
+	struct pop3_event ev;
+	struct oauth_sasl sa;
+	char *arg = NULL, why[400];
+	bool sent;
+	int attempt;
+
+	memset(&sa, 0, sizeof(sa));
+	for (attempt = 0; attempt < 2; attempt++) {
+		why[0] = '\0';
+		if (oauth_pass_begin(ctx, attempt > 0, s->capa.sasl_xoauth2,
+		    s->capa.sasl_oauthbearer, &sa, e) == -1)
+			return -1;
+		sent = strlen(sa.mech) + strlen(sa.b64) + 6 + 2 <= 255;
+		if (sent) {
+			arg = xasprintf("%s %s", sa.mech, sa.b64);
+			if (p3_send(s, POP3_AUTH, arg, e) == -1)
+				goto fail;
+			wipe_free(&arg);
+		} else if (p3_send(s, POP3_AUTH, sa.mech, e) == -1)
+			goto fail;
+		for (;;) {
+			if (p3_event(s, &ev, e) == -1)
+				goto fail;
+			if (ev.kind != POP3_EV_CONT)
+				break;
+			if (!sent) {
+				if (p3_send(s, POP3_AUTH_RESP, sa.b64,
+				    e) == -1)
+					goto fail;
+				sent = true;
+				continue;
+			}
+			oauth_pass_error(ctx, ev.text, ev.len, why,
+			    sizeof(why));
+			if (p3_send(s, POP3_AUTH_RESP, sa.ack, e) == -1)
+				goto fail;
+		}
+		if (ev.kind != POP3_EV_STATUS) {
+			err_set(e, ERR_PROTOCOL, "unexpected reply to AUTH");
+			goto fail;
+		}
+		if (ev.ok) {
+			oauth_pass_clear(&sa);
+			pass_log(ctx, "authenticated as %s", ctx->a->user);
+			return 0;
+		}
+		auth_failed(s, &ev, sa.mech, e);
+		if (why[0] != '\0')
+			err_prefix(e, "%s", why);
+		oauth_pass_clear(&sa);
+		if (e->cls != ERR_AUTH)
+			return -1;
+		pass_log(ctx, "%s", err_msg(e));
+	}
+	err_prefix(e, "OAuth2 token refused after a refresh");
+	return -1;
+fail:
+	wipe_free(&arg);
+	oauth_pass_clear(&sa);
+	return -1;
+}
+
 static int
 p3_auth(struct p3 *s, struct err *e)
 {
@@ -224,6 +298,8 @@ p3_auth(struct p3 *s, struct err *e)
 	size_t ulen = strlen(a->user), rawlen;
 	int r, rc = -1;
 
+	if (oauth_pass_enabled(ctx->st, a->id))
+		return p3_auth_oauth(s, e);
 	if (s->capa.sasl_plain) {
 		/* RFC 4616: authzid NUL authcid NUL passwd. */
 		rawlen = ulen + ctx->password_len + 2;

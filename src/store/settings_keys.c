@@ -87,6 +87,31 @@ check_count(const char *v, const char **why)
 	return xasprintf("%lld", n);
 }
 
+static char *
+check_client_id(const char *v, const char **why)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			break;
+	if (v[0] == '\0' || *p != '\0' || strlen(v) > 512) {
+		*why = "expected an OAuth2 client id (no spaces)";
+		return NULL;
+	}
+	return xstrdup(v);
+}
+
+/* Client secrets are sealed by `mailpull config` (cli/account_oauth.c),
+ * never stored here in clear. */
+static char *
+check_client_secret(const char *v, const char **why)
+{
+	*why = "stored encrypted: use 'mailpull config set "
+	    "oauth2.PROVIDER.client-secret-file FILE'";
+	return NULL;
+}
+
 const struct settings_key settings_keys[] = {
 	{ "target", check_target,
 	    "default target URI for accounts without --target" },
@@ -100,6 +125,18 @@ const struct settings_key settings_keys[] = {
 	    "serve: passes running at once (default 8)" },
 	{ "max-per-host", check_count,
 	    "serve: connections at once to one remote host (default 4)" },
+	{ "oauth2.google.client-id", check_client_id,
+	    "OAuth2 client id for --oauth2-provider google" },
+	{ "oauth2.google.client-secret-file", check_client_secret,
+	    "its client secret, read from a file, stored encrypted" },
+	{ "oauth2.microsoft.client-id", check_client_id,
+	    "OAuth2 client id for --oauth2-provider microsoft" },
+	{ "oauth2.microsoft.client-secret-file", check_client_secret,
+	    "its client secret, read from a file, stored encrypted" },
+	{ "oauth2.custom.client-id", check_client_id,
+	    "OAuth2 client id for --oauth2-provider custom" },
+	{ "oauth2.custom.client-secret-file", check_client_secret,
+	    "its client secret, read from a file, stored encrypted" },
 };
 
 const size_t settings_keys_count = MP_ARRAY_LEN(settings_keys);
