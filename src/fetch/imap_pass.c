@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fetch/oauth_pass.h"
 #include "fetch/pass_impl.h"
 #include "proto/imap.h"
 #include "util/log.h"
@@ -204,6 +205,90 @@ im_starttls(struct im *s, struct err *e)
 	return im_capability(s, e);
 }
 
+/*
+ * OAuth2: AUTHENTICATE XOAUTH2|OAUTHBEARER, the response inline with
+ * SASL-IR (RFC 4959). A refusal comes as a continuation holding a base64
+ * JSON error (RFC 7628 section 3.2.2): read it, answer with the
+ * mechanism's acknowledgement so the server sends its tagged NO, then
+ * refresh the token once and try again.
+ */
+static int
+im_login_oauth(struct im *s, struct err *e)
+{
+	struct pass_ctx *ctx = s->ctx;
+	const struct imap_caps *c = imap_caps(s->eng);
+	struct imap_event ev;
+	struct oauth_sasl sa;
+	char why[400];
+	bool sent;
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		why[0] = '\0';
+		if (oauth_pass_begin(ctx, attempt > 0, c->auth_xoauth2,
+		    c->auth_oauthbearer, &sa, e) == -1)
+			return -1;
+		sent = c->sasl_ir;
+		if (imap_cmd_authenticate(s->eng, sa.mech, sent ? sa.b64 :
+		    NULL, sent) == -1) {
+			oauth_pass_clear(&sa);
+			return err_set(e, ERR_INTERNAL, "cannot queue "
+			    "AUTHENTICATE %s", sa.mech);
+		}
+		for (;;) {
+			if (im_event(s, &ev, e) == -1) {
+				oauth_pass_clear(&sa);
+				return -1;
+			}
+			if (ev.kind == IMAP_EV_CONT) {
+				const char *line = sa.b64;
+
+				if (sent) {
+					oauth_pass_error(ctx, ev.text, ev.len,
+					    why, sizeof(why));
+					line = sa.ack;
+				}
+				if (imap_cont_send(s->eng, line, true) == -1) {
+					oauth_pass_clear(&sa);
+					return err_set(e, ERR_INTERNAL,
+					    "cannot answer the continuation");
+				}
+				sent = true;
+				continue;
+			}
+			if (ev.kind == IMAP_EV_TAGGED)
+				break;
+		}
+		if (ev.status == IMAP_OK) {
+			oauth_pass_clear(&sa);
+			pass_log(ctx, "authenticated as %s", ctx->a->user);
+			if (ev.code == IMAP_CODE_CAPABILITY) {
+				log_caps(s);
+				return 0;
+			}
+			return im_capability(s, e);
+		}
+		{
+			enum err_class cls = imap_code_err_class(ev.status,
+			    ev.code);
+
+			if (cls == ERR_NONE || cls == ERR_PROTOCOL ||
+			    cls == ERR_PERM)
+				cls = ERR_AUTH;
+			err_set(e, cls, "%s%sAUTHENTICATE %s rejected for user "
+			    "%s: %.*s", why, why[0] != '\0' ? ": " : "",
+			    sa.mech, ctx->a->user, (int)MP_MIN(ev.len, 300),
+			    ev.text);
+		}
+		oauth_pass_clear(&sa);
+		if (e->cls != ERR_AUTH)
+			return -1;
+		pass_log(ctx, "%s", err_msg(e));
+	}
+	err_prefix(e, "OAuth2 token refused after a refresh");
+	return -1;
+}
+
 static int
 im_login(struct im *s, struct err *e)
 {
@@ -213,6 +298,8 @@ im_login(struct im *s, struct err *e)
 	const char *how;
 	int r;
 
+	if (oauth_pass_enabled(ctx->st, ctx->a->id))
+		return im_login_oauth(s, e);
 	if (c->auth_plain) {
 		how = "AUTHENTICATE PLAIN";
 		r = imap_cmd_auth_plain(s->eng, NULL, ctx->a->user,
