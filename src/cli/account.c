@@ -32,6 +32,7 @@
 
 #include "cli/account_oauth.h"
 #include "cli/account_route.h"
+#include "cli/account_filter.h"
 #include "cli/cli.h"
 
 #define PASSWORD_MAX 4096
@@ -100,7 +101,8 @@ ACCOUNT_OAUTH_USAGE
 "  --interval D       serve: check every D (s, m, h; default: the\n"
 "                     interval setting; 'default' resets)\n"
 "  --idle, --no-idle  serve: IMAP IDLE for new mail at once (falls back to\n"
-"                     polling when the server has no IDLE)\n";
+"                     polling when the server has no IDLE)\n"
+ACCOUNT_FILTER_USAGE;
 
 /* ---- passwords ---- */
 
@@ -233,6 +235,7 @@ static const struct option account_opts[] = {
 	{ "no-idle", no_argument, NULL, OPT_NO_IDLE },
 	ACCOUNT_ROUTE_OPTIONS,
 	ACCOUNT_OAUTH_OPTIONS,
+	ACCOUNT_FILTER_OPTIONS,
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -485,6 +488,10 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 				account_oauth_opt(c, optarg);
 				break;
 			}
+			if (ACCOUNT_FILTER_OPT(c)) {
+				account_filter_opt(c, optarg);
+				break;
+			}
 			usage_error("account", "unknown option %s",
 			    argv[optind - 1]);
 		}
@@ -554,6 +561,7 @@ cmd_account_add_edit(int argc, char **argv, bool add)
 	}
 	account_route_load(st, id, add);
 	account_oauth_load(st, id, add);
+	account_filter_load(st, id, add);
 	pw = account_parse(argc, argv, &a, add, id, &pwlen, &proto_set,
 	    &host_set, &user_set);
 	if (account_route_check(st, id, &a, &e) == -1 ||
@@ -584,6 +592,8 @@ cmd_account_add_edit(int argc, char **argv, bool add)
 	}
 	if (account_route_save(st, id, &e) == -1 ||
 	    account_oauth_save(st, id, &e) == -1)
+		goto fail;
+	if (account_filter_save(st, id, &e) == -1)
 		goto fail;
 	if (opt_interval >= 0 || opt_idle >= 0) {
 		struct acct_status ss;
@@ -853,6 +863,7 @@ cmd_account_show(const char *id)
 		printf("only-unseen:  %s\n", a.only_unseen ? "yes" : "no");
 		printf("mark-seen:    %s\n", a.mark_seen ? "yes" : "no");
 	}
+	account_filter_show(st, a.id, stdout);
 	printf("last run:     %s\n", last_run(st, a.id, lr, sizeof(lr)));
 	status_show(st, &a);
 	account_clear(&a);

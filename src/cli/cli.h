@@ -39,5 +39,6 @@ int cmd_api_serve(int argc, char **argv);
 int cmd_group(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_message(int argc, char **argv);
+int cmd_quarantine(int argc, char **argv);
 
 #endif

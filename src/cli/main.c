@@ -55,6 +55,8 @@ static const char usage_main[] =
 "  serve                      the daemon: check accounts on their interval\n"
 "  message list|retry|release ACCOUNT [ID]\n"
 "                             parked messages (refused by every target)\n"
+"  quarantine list|show|release|delete [ID]\n"
+"                             messages held by the virus/spam checks\n"
 "\n"
 "Global options:\n"
 "  --state DIR   state directory (default $MAILPULL_STATE, then\n"
@@ -79,6 +81,7 @@ static const struct {
 	{ "group", cmd_group },
 	{ "serve", cmd_serve },
 	{ "message", cmd_message },
+	{ "quarantine", cmd_quarantine },
 };
 
 int

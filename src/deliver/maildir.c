@@ -198,6 +198,27 @@ maildir_prepare(struct maildir *md, const char *root, struct err *err)
 	return 0;
 }
 
+/* Maildir++ marks a subfolder with an empty "maildirfolder" file
+ * (Courier needs it; Dovecot writes it too). */
+static int
+maildir_folder_mark(struct maildir *md, const char *root, struct err *err)
+{
+	char *path = xasprintf("%s/maildirfolder", root);
+	int fd;
+
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		err_set(err, ERR_LOCAL, "maildir: open %s: %s", path,
+		    strerror(errno));
+		free(path);
+		return -1;
+	}
+	(void)close(fd);
+	free(path);
+	maildir_list_add(&md->dirty, root);
+	return 0;
+}
+
 static int
 maildir_write_all(int fd, const char *path, const void *p, size_t n,
     struct err *err)
@@ -304,6 +325,20 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 		err_prefix(err, "maildir");
 		goto out;
 	}
+	/* A folder (target.h): the Maildir++ subfolder ROOT/.NAME. */
+	if (d->folder != NULL) {
+		char *sub;
+
+		if (d->folder[0] == '\0' || d->folder[0] == '.' ||
+		    strchr(d->folder, '/') != NULL || strlen(d->folder) > 200) {
+			err_set(err, ERR_INTERNAL, "maildir: bad folder name "
+			    "'%s'", d->folder);
+			goto out;
+		}
+		sub = xasprintf("%s/.%s", root, d->folder);
+		free(root);
+		root = sub;
+	}
 	/* Received: and then the extra header lines (target.h). */
 	if (target_header_format(&hdr, t->hostname, rcpt, d, time(NULL),
 	    err) == -1) {
@@ -322,6 +357,8 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 	dst = xasprintf("%s/%s", newdir, name);
 
 	if (maildir_prepare(md, root, err) == -1)
+		goto out;
+	if (d->folder != NULL && maildir_folder_mark(md, root, err) == -1)
 		goto out;
 	/* Delivered by an earlier pass that crashed before its commit. */
 	if (lstat(dst, &st) == 0) {

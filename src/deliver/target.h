@@ -77,6 +77,17 @@ struct delivery {
 	 * e.g. "X-Mailpull-Original-To: a@b\n"; NULL: none. Part of what the
 	 * target writes, so a different value is a different file/key. */
 	const char *extra_headers;
+	/*
+	 * Folder for this delivery (the spam filter's "Junk"), or NULL for
+	 * the inbox. One name, no '/', not starting with '.'. Maildir writes
+	 * into the Maildir++ subfolder PATH/.NAME/{tmp,new,cur} (made on
+	 * demand, with its "maildirfolder" marker). LMTP, SMTP and MDA have
+	 * no folder in their protocol and ignore it: for them the filter's
+	 * "X-Spam: Yes" header is what a Sieve script (or procmail rule)
+	 * files into Junk, e.g. `if header :is "X-Spam" "Yes" { fileinto
+	 * "Junk"; }` in Dovecot's Pigeonhole.
+	 */
+	const char *folder;
 };
 
 /* One recipient of target_deliver_many(). */

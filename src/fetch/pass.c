@@ -21,6 +21,7 @@
 #include "fetch/pass.h"
 #include "fetch/oauth_pass.h"
 #include "fetch/pass_impl.h"
+#include "filter/filter.h"
 #include "route/route.h"
 #include "store/journal.h"
 #include "store/settings.h"
@@ -361,6 +362,7 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
     const char *uid, void *cookie, struct err *e)
 {
 	struct route_result rr;
+	struct filter_verdict fv;	/* filter block */
 	struct delivery d;
 	struct target_rcpt *tr = NULL, pm;
 	struct err de = { 0 };
@@ -371,6 +373,7 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 	int rc = -1;
 
 	memset(&rr, 0, sizeof(rr));
+	memset(&fv, 0, sizeof(fv));
 	memset(&pm, 0, sizeof(pm));
 	buf_init(&why, 2048);
 	buf_init(&extra, 16384);
@@ -421,6 +424,47 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 		rc = 0;
 		goto out;
 	}
+	/*
+	 * ---- spam and virus checks (src/filter/, issue 9) ----
+	 * After routing (rspamd gets the routed recipients), before any
+	 * delivery. A scanner that is down under the hold policy: left on
+	 * the server for the next pass, never delivered unscanned. An
+	 * infected message (or spam under --spam-action quarantine) goes to
+	 * the quarantine, durably, and only then counts as handled (so the
+	 * remote copy follows the delete/keep policy after the commit); the
+	 * postmaster gets a notice. Otherwise the verdict headers and the
+	 * folder (Junk) travel with the delivery.
+	 */
+	if (ctx->filter != NULL) {
+		if (filter_check(ctx->filter, ctx->spool, rr.rcpts, rr.n,
+		    &fv, &de) == -1) {
+			pass_problem(ctx, false, "message %s left on the "
+			    "server: %s", rid, err_msg(&de));
+			rc = 0;
+			goto out;
+		}
+		if (fv.quarantine) {
+			if (filter_quarantine(ctx->filter, ctx->spool, &fv,
+			    rr.rcpts, rr.n, &d, ctx->target,
+			    route_postmaster(ctx->route), &de) == -1) {
+				err_set(e, ERR_LOCAL, "message %s: %s", rid,
+				    err_msg(&de));
+				goto out;
+			}
+			pass_log(ctx, "message %s quarantined: %s: %s", rid,
+			    fv.kind, fv.reason != NULL ? fv.reason : "?");
+			batch_add(ctx, folder, uidvalidity, uid, cookie,
+			    MSG_DELIVERED, NULL);
+			rc = 0;
+			goto out;
+		}
+		d.extra_headers = fv.headers;
+		d.folder = fv.folder;
+		if (fv.folder != NULL)
+			pass_log(ctx, "message %s: spam, to folder %s", rid,
+			    fv.folder);
+	}
+	/* ---- end of the filter block ---- */
 	if (store_rcpt_done_load(ctx->st, ctx->a->id, folder, uidvalidity,
 	    uid, &done, &ndone, e) == -1)
 		goto out;
@@ -597,6 +641,7 @@ out:
 	}
 	target_rcpts_clear(&pm, 1);
 	store_strv_free(&done, ndone);
+	filter_verdict_clear(&fv);
 	route_result_clear(&rr);
 	buf_free(&why);
 	buf_free(&extra);
@@ -819,6 +864,9 @@ pass_run(struct store *st, const struct account *a,
 		goto fail;
 	if (route_open(&ctx.route, st, a, &e) == -1)
 		goto fail;
+	/* spam and virus checks (src/filter/): NULL when none are on */
+	if (filter_open(&ctx.filter, st, a->id, &e) == -1)
+		goto fail;
 	tmpdir = xasprintf("%s/tmp", store_state_dir(st));
 	if (mkdir(tmpdir, 0700) == -1 && errno != EEXIST) {
 		err_set(&e, ERR_LOCAL, "cannot create %s: %s", tmpdir,
@@ -872,6 +920,13 @@ fail:
 	res->msg = xstrdup(err_msg(&e));
 	pass_log(&ctx, "%s error: %s", err_class_name(e.cls), err_msg(&e));
 done:
+	if (ctx.filter != NULL) {
+		const struct filter_stats *fs = filter_stats(ctx.filter);
+
+		pass_log(&ctx, "filters: %lu scanned, %lu spam, %lu infected, "
+		    "%lu unscanned, %lu quarantined", fs->scanned, fs->spam,
+		    fs->infected, fs->unscanned, fs->quarantined);
+	}
 	res->elapsed_ms = conn_now_ms() - ctx.started_ms;
 	summary_line(&ctx, summary, sizeof(summary));
 	pass_log(&ctx, "pass finished in %lld ms: %s", (long long)res->elapsed_ms,
@@ -905,6 +960,7 @@ done:
 	target_close(&ctx.target);
 	target_uri_clear(&ctx.turi);
 	route_close(&ctx.route);
+	filter_close(&ctx.filter);
 	buf_free(&ctx.log);
 	free(target);
 	free(tmpdir);

@@ -43,6 +43,7 @@ struct pass_ctx {
 	struct target_uri turi;
 	struct target *target;
 	struct route *route;		/* local recipients of each message */
+	struct filter *filter;		/* spam/virus checks, NULL: none */
 	char *password;
 	size_t password_len;
 	const char *proto_label;	/* "POP3", "POP3S", ... */

@@ -87,6 +87,60 @@ check_count(const char *v, const char **why)
 	return xasprintf("%lld", n);
 }
 
+/* Scanner address (filter/filter.h has the parser that connects): unix:
+ * /PATH, or [http://]HOST:PORT[/], [IPV6]:PORT. */
+static char *
+check_scanner(const char *v, const char **why)
+{
+	const char *p = v, *colon, *errstr;
+	size_t n;
+
+	*why = "expected HOST:PORT, [IPV6]:PORT, http://HOST:PORT or "
+	    "unix:/PATH";
+	if (strncmp(v, "unix:", 5) == 0) {
+		if (v[5] != '/' || strlen(v + 5) >= 108)
+			return NULL;
+		*why = NULL;
+		return xstrdup(v);
+	}
+	if (strncmp(p, "http://", 7) == 0)
+		p += 7;
+	n = strlen(p);
+	if (n > 0 && p[n - 1] == '/')
+		n--;
+	if (n == 0 || n > 300 || strchr(p, ' ') != NULL)
+		return NULL;
+	colon = memrchr(p, ':', n);
+	if (colon == NULL || colon == p || (p[0] != '[' &&
+	    memchr(p, ':', (size_t)(colon - p)) != NULL) ||
+	    (p[0] == '[' && colon[-1] != ']'))
+		return NULL;
+	{
+		char port[8];
+		size_t pl = n - (size_t)(colon + 1 - p);
+
+		if (pl == 0 || pl >= sizeof(port))
+			return NULL;
+		memcpy(port, colon + 1, pl);
+		port[pl] = '\0';
+		(void)strnum(port, 1, 65535, &errstr);
+		if (errstr != NULL)
+			return NULL;
+	}
+	*why = NULL;
+	return xstrdup(v);
+}
+
+static char *
+check_scan_timeout(const char *v, const char **why)
+{
+	long long n = strnum_duration(v, 1, 3600, why);
+
+	if (*why != NULL)
+		return NULL;
+	return xasprintf("%lld", n);
+}
+
 static char *
 check_client_id(const char *v, const char **why)
 {
@@ -125,6 +179,12 @@ const struct settings_key settings_keys[] = {
 	    "serve: passes running at once (default 8)" },
 	{ "max-per-host", check_count,
 	    "serve: connections at once to one remote host (default 4)" },
+	{ "rspamd", check_scanner,
+	    "spam checks: rspamd's address (default 127.0.0.1:11333)" },
+	{ "clamd", check_scanner,
+	    "virus checks: clamd (default unix:/run/clamav/clamd.ctl)" },
+	{ "scan-timeout", check_scan_timeout,
+	    "time limit of one spam or virus scan (default 60s)" },
 	{ "oauth2.google.client-id", check_client_id,
 	    "OAuth2 client id for --oauth2-provider google" },
 	{ "oauth2.google.client-secret-file", check_client_secret,
