@@ -61,7 +61,7 @@ static const char usage_main[] =
 "Global options:\n"
 "  --state DIR   state directory (default $MAILPULL_STATE, then\n"
 "                /var/lib/mailpull): store, key file, default Maildirs\n"
-"  -v, --cli_verbose debug output; wire trace (passwords redacted) in run logs\n"
+"  -v, --verbose debug output; wire trace (passwords redacted) in run logs\n"
 "  --version     print the version\n"
 "  -h, --help    this help; COMMAND --help for a command's options\n"
 "\n"
