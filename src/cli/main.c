@@ -107,7 +107,7 @@ main(int argc, char **argv)
 		} else if (strncmp(argv[i], "--state=", 8) == 0)
 			cli_state_dir = argv[i] + 8;
 		else if (strcmp(argv[i], "-v") == 0 ||
-		    strcmp(argv[i], "--cli_verbose") == 0)
+		    strcmp(argv[i], "--verbose") == 0)
 			cli_verbose++;
 		else if (strcmp(argv[i], "--version") == 0) {
 			printf("mailpull %s\n", MAILPULL_VERSION);
