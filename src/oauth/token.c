@@ -9,6 +9,7 @@
  */
 #include "common.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,23 @@
 #include "util/xmalloc.h"
 
 #define OAUTH_HTTP_TIMEOUT	30L
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static bool curl_ready;
+
+/* serve runs passes in threads: initialise libcurl exactly once. */
+static void
+curl_init_once(void)
+{
+	curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+static CURL *
+easy_new(void)
+{
+	(void)pthread_once(&curl_once, curl_init_once);
+	return curl_ready ? curl_easy_init() : NULL;
+}
 
 static size_t
 on_body(char *data, size_t size, size_t n, void *arg)
@@ -58,8 +76,6 @@ form_client(struct buf *b, CURL *c, const struct oauth_profile *p)
 		form_add(b, c, "client_secret", p->client_secret);
 }
 
-static bool curl_ready;
-
 /*
  * POST form to url. 0 with the body in *resp and the HTTP status, -1
  * (ERR_TEMP: could not reach the endpoint; ERR_PROTOCOL: response too
@@ -79,13 +95,7 @@ http_post(const char *url, struct buf *form, struct buf *resp,
 	if (!oauth_url_ok(url))
 		return err_set(e, ERR_CONFIG, "OAuth2 endpoint %s: not https "
 		    "(http is allowed only to a loopback address)", url);
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return err_set(e, ERR_INTERNAL, "cannot initialise "
-			    "libcurl");
-		curl_ready = true;
-	}
-	if ((c = curl_easy_init()) == NULL)
+	if ((c = easy_new()) == NULL)
 		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
 	ebuf[0] = '\0';
 	hdr = curl_slist_append(hdr, "Accept: application/json");
@@ -157,7 +167,7 @@ oauth_grant_code(const struct oauth_profile *p, const char *code,
     struct err *e)
 {
 	struct buf form;
-	CURL *c = curl_easy_init();
+	CURL *c = easy_new();
 
 	if (c == NULL)
 		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
@@ -176,7 +186,7 @@ oauth_grant_refresh(const struct oauth_profile *p, const char *refresh,
     struct oauth_token *t, struct err *e)
 {
 	struct buf form;
-	CURL *c = curl_easy_init();
+	CURL *c = easy_new();
 
 	if (c == NULL)
 		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
@@ -201,7 +211,7 @@ oauth_device_start(const struct oauth_profile *p, struct oauth_device *d,
 	if (p->device_url == NULL)
 		return err_set(e, ERR_CONFIG, "this provider profile has no "
 		    "device authorization endpoint (--oauth2-device-url)");
-	if ((c = curl_easy_init()) == NULL)
+	if ((c = easy_new()) == NULL)
 		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
 	buf_init(&form, 64 * 1024);
 	form_add(&form, c, "client_id", p->client_id);
@@ -226,7 +236,7 @@ oauth_device_poll(const struct oauth_profile *p, struct oauth_device *d,
     struct oauth_token *t, struct err *e)
 {
 	struct buf form;
-	CURL *c = curl_easy_init();
+	CURL *c = easy_new();
 
 	if (c == NULL)
 		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
