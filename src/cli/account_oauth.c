@@ -356,7 +356,7 @@ secret_key_provider(const char *key, bool *file_r)
 bool
 account_oauth_config_key(const char *key)
 {
-	bool file;
+	bool file = false;
 	char *p = secret_key_provider(key, &file);
 
 	free(p);
@@ -370,7 +370,7 @@ account_oauth_config(int argc, char **argv)
 	struct err e = { 0 };
 	char *prov, *s = NULL;
 	size_t len = 0;
-	bool file;
+	bool file = false;
 	int rc = 1;
 
 	prov = secret_key_provider(argv[2], &file);
