@@ -30,6 +30,10 @@
 #include "util/xmalloc.h"
 
 #include "cli/cli.h"
+#include "store/status.h"
+
+static void record_status(struct store *, const char *,
+    const struct pass_result *);
 
 static const char usage_fetch[] =
 "usage: mailpull fetch [--no-wait] [ID...]\n"
@@ -175,6 +179,7 @@ cmd_fetch(int argc, char **argv)
 			failed++;
 		}
 		fflush(stdout);
+		record_status(st, a->id, &res);
 		pass_result_clear(&res);
 	}
 	if (optind >= argc && ran == 0 && failed == 0)
@@ -186,6 +191,50 @@ cmd_fetch(int argc, char **argv)
 	store_close(&st);
 	err_clear(&e);
 	return failed > 0 ? 1 : 0;
+}
+
+/* A manual pass counts for the account's status as a scheduled one does
+ * (state, last success, failures), so `account show` tells the truth. */
+static void
+record_status(struct store *st, const char *id, const struct pass_result *r)
+{
+	struct acct_status cur;
+	struct err e = { 0 };
+	int64_t now = time(NULL);
+
+	if (r->cls == ERR_BUSY)
+		return;
+	memset(&cur, 0, sizeof(cur));
+	if (store_status_get(st, id, &cur, &e) == -1)
+		goto out;
+	if (r->cls == ERR_NONE) {
+		cur.state = STATUS_OK;
+		cur.failing_since = 0;
+		cur.consecutive_failures = 0;
+		cur.last_success = now;
+		free(cur.last_error);
+		free(cur.last_class);
+		cur.last_error = cur.last_class = NULL;
+	} else {
+		cur.state = r->cls == ERR_AUTH ? STATUS_AUTH_FAILING :
+		    STATUS_FAILING;
+		if (cur.failing_since == 0)
+			cur.failing_since = now;
+		cur.consecutive_failures++;
+		free(cur.last_error);
+		free(cur.last_class);
+		cur.last_error = xstrdup(r->msg != NULL ? r->msg : "failed");
+		cur.last_class = xstrdup(err_class_name(r->cls));
+	}
+	cur.last_attempt = now;
+	if (cur.account == NULL)
+		cur.account = xstrdup(id);
+	(void)store_status_record(st, &cur, &e);
+out:
+	if (e.msg != NULL)
+		log_debug("%s: status not recorded: %s", id, err_msg(&e));
+	status_clear(&cur);
+	err_clear(&e);
 }
 
 /* ---- log ---- */
