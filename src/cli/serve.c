@@ -233,7 +233,7 @@ cmd_serve(int argc, char **argv)
 	const char *listen = "127.0.0.1:8025", *user = NULL, *errstr;
 	const char *level = "info";
 	bool allow_root = false, use_syslog = true;
-	int c, lockfd = -1, rc = 1;
+	int c, priority, lockfd = -1, rc = 1;
 #ifdef MAILPULL_HAVE_API
 	struct api *api = NULL;
 	struct api_opts ao;
@@ -273,10 +273,7 @@ cmd_serve(int argc, char **argv)
 			break;
 		case OPT_LOG_LEVEL:
 			level = optarg;
-			if (strcmp(level, "error") != 0 &&
-			    strcmp(level, "warning") != 0 &&
-			    strcmp(level, "info") != 0 &&
-			    strcmp(level, "debug") != 0)
+			if (log_level_parse(level, &priority) == -1)
 				usage_error("serve", "--log-level: expected "
 				    "error, warning, info or debug");
 			break;
@@ -318,6 +315,11 @@ cmd_serve(int argc, char **argv)
 	sc.dest = LOG_TO_STDERR | (use_syslog ? LOG_TO_SYSLOG : 0);
 	sc.verbosity = strcmp(level, "debug") == 0 || cli_verbose > 0 ? 1 : 0;
 	log_init(sc.dest, sc.verbosity);
+	/* --log-level filters every line (stderr, syslog, pass summaries);
+	 * -v without it still means debug. */
+	if (log_level_parse(level, &priority) == 0 &&
+	    (strcmp(level, "info") != 0 || cli_verbose == 0))
+		log_level_set(priority);
 	/* Signals go to the signal thread only: block them before any thread
 	 * starts (threads inherit the mask). */
 	sigemptyset(&sc.set);

@@ -49,6 +49,12 @@ struct pass_result {
 	unsigned long skipped;		/* left for a later pass (max-per-pass) */
 	unsigned long parked;		/* refused permanently: kept, parked */
 	unsigned long deferred;		/* temporary refusal: kept for retry */
+	/* spam and virus checks (src/filter/; 0 when the account has none) */
+	unsigned long scanned;		/* checked by a scanner */
+	unsigned long spam;		/* judged spam */
+	unsigned long infected;		/* a virus found */
+	unsigned long quarantined;	/* kept in the quarantine */
+	unsigned long unscanned;	/* scanner down: held or passed */
 	char **problems;		/* one line per message not delivered */
 	size_t nproblems;		/* (at most PASS_PROBLEMS_MAX) */
 	uint64_t bytes;			/* message bytes fetched */

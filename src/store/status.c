@@ -46,6 +46,7 @@ static const char *const state_names[] = {
 	[STATUS_OK] = "ok",
 	[STATUS_FAILING] = "failing",
 	[STATUS_AUTH_FAILING] = "auth-failing",
+	[STATUS_AUTH_NEEDED] = "auth-needed",
 	[STATUS_DISABLED] = "disabled",
 };
 

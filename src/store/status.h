@@ -20,6 +20,8 @@ enum status_state {
 	STATUS_OK,
 	STATUS_FAILING,		/* failures other than authentication */
 	STATUS_AUTH_FAILING,	/* credentials rejected: long backoff */
+	STATUS_AUTH_NEEDED,	/* OAuth2 refresh token refused: not checked
+				 * again until `account authorize` */
 	STATUS_DISABLED,	/* shown for disabled accounts (not stored) */
 };
 

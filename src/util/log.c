@@ -11,6 +11,7 @@
 
 static int log_dest = LOG_TO_STDERR;
 static int log_verbosity;
+static int log_level = -1;		/* -1: from the verbosity */
 static bool syslog_open;
 
 void
@@ -30,6 +31,45 @@ log_verbose(void)
 	return log_verbosity;
 }
 
+void
+log_level_set(int priority)
+{
+	log_level = priority;
+}
+
+int
+log_level_parse(const char *s, int *priority_r)
+{
+	static const struct {
+		const char *name;
+		int pri;
+	} names[] = {
+		{ "error", LOG_ERR },
+		{ "warning", LOG_WARNING },
+		{ "info", LOG_INFO },
+		{ "debug", LOG_DEBUG },
+	};
+	size_t i;
+
+	for (i = 0; i < MP_ARRAY_LEN(names); i++)
+		if (strcmp(s, names[i].name) == 0) {
+			*priority_r = names[i].pri;
+			return 0;
+		}
+	return -1;
+}
+
+/* Is a line of this priority written? */
+static bool
+log_wanted(int pri)
+{
+	int level = log_level;
+
+	if (level < 0)
+		level = log_verbosity >= 1 ? LOG_DEBUG : LOG_INFO;
+	return pri <= level || pri <= LOG_CRIT;
+}
+
 static void vlog(int, const char *, va_list, const char *) MP_PRINTF(2, 0);
 
 static void
@@ -37,6 +77,8 @@ vlog(int pri, const char *fmt, va_list ap, const char *suffix)
 {
 	char msg[2048];
 
+	if (!log_wanted(pri))
+		return;
 	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
 		msg[0] = '\0';
 	if (log_dest & LOG_TO_STDERR) {
@@ -91,7 +133,7 @@ log_debug(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (log_verbosity < 1)
+	if (!log_wanted(LOG_DEBUG))
 		return;
 	va_start(ap, fmt);
 	vlog(LOG_DEBUG, fmt, ap, NULL);
@@ -103,6 +145,8 @@ log_syslog(int priority, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (!log_wanted(priority))
+		return;
 	if (!syslog_open) {
 		openlog(MAILPULL_NAME, LOG_PID | LOG_NDELAY, LOG_MAIL);
 		syslog_open = true;

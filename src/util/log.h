@@ -15,6 +15,16 @@
 /* verbosity: 0 warnings+info, 1 adds debug. */
 void log_init(int dest, int verbosity);
 int log_verbose(void);
+/*
+ * The least severe syslog priority still written (LOG_ERR, LOG_WARNING,
+ * LOG_INFO, LOG_DEBUG), applied to every line: stderr, syslog and
+ * log_syslog(); fatal() always goes out. Unset (the default) it follows
+ * the verbosity of log_init(): LOG_INFO, or LOG_DEBUG when verbose. Kept
+ * across later log_init() calls.
+ */
+void log_level_set(int priority);
+/* "error", "warning", "info", "debug" into a priority; -1 when unknown. */
+int log_level_parse(const char *, int *priority_r);
 void log_warn(const char *, ...) MP_PRINTF(1, 2);
 void log_warnx(const char *, ...) MP_PRINTF(1, 2);
 void log_info(const char *, ...) MP_PRINTF(1, 2);
