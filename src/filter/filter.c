@@ -239,7 +239,9 @@ tokenize(const char *v, struct rtok *t, size_t max)
 		bool sep = c == '\0' || c == ' ' || c == '\t' || c == '(' ||
 		    c == ')' || c == ';' || (c == ',' && depth > 0);
 
-		if (esc) {
+		if (esc && c != '\0') {
+			/* a quoted-pair; a '\\' at the very end quotes
+			 * nothing (the value's NUL still ends it) */
 			esc = false;
 			sep = false;
 		} else if (c == '\\' && depth > 0) {
