@@ -478,6 +478,9 @@ route_api(struct req *r, const char *path)
 	if (strncmp(path, "accounts", 8) == 0 &&
 	    (path[8] == '\0' || path[8] == '/'))
 		return api_accounts(r, path + 8);
+	if (strncmp(path, "groups", 6) == 0 &&
+	    (path[6] == '\0' || path[6] == '/'))
+		return api_groups(r, path + 6);
 	if (strcmp(path, "settings") == 0)
 		return api_settings(r);
 	if (strncmp(path, "users", 5) == 0 &&

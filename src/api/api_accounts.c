@@ -24,6 +24,10 @@
 
 #include "api/api_impl.h"
 #include "deliver/target.h"
+#include "route/route.h"
+#include "store/account_valid.h"
+#include "store/journal.h"
+#include "store/settings.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/strnum.h"
@@ -33,20 +37,83 @@
 
 /* ---- roles ---- */
 
-/* Call fn for each local recipient of a; stop at the first false. */
+/* Is the address (local@domain) one the user may deliver to? */
 static bool
-each_rcpt(const struct account *a, bool (*fn)(const struct user *,
-    const char *, size_t, const char *), const struct user *u)
+addr_ok(const struct user *u, const char *p, size_t n)
 {
-	const char *dom, *p, *q, *list;
+	const char *at = memrchr(p, '@', n);
+	char d[256];
+	size_t dn;
+
+	if (at == NULL || at == p)
+		return false;
+	if (u->role == ROLE_USER)
+		return u->address != NULL && strlen(u->address) == n &&
+		    strncasecmp(p, u->address, n) == 0;
+	dn = n - (size_t)(at + 1 - p);
+	if (dn == 0 || dn >= sizeof(d))
+		return false;
+	memcpy(d, at + 1, dn);
+	d[dn] = '\0';
+	return user_domain_in(u->domains, d);
+}
+
+/* The domain a bare local name takes: the local-domain setting, else the
+ * account's domain (as routing does). Allocated. */
+static char *
+bare_domain(struct req *r, const char *acct_id)
+{
+	char *ld = NULL;
+	const char *at;
+
+	if (store_setting_get(r->st, "local-domain", &ld, NULL) == 0 &&
+	    ld != NULL)
+		return ld;
+	at = acct_id != NULL ? strrchr(acct_id, '@') : NULL;
+	return xstrdup(at != NULL ? at + 1 : "");
+}
+
+/* One recipient as written (address, bare name, @GROUP): allowed? */
+static bool
+rcpt_ok(struct req *r, const char *p, size_t n, const char *dom, int depth)
+{
+	char buf[600];
+	char **m = NULL;
+	size_t nm = 0, i;
+	bool ok;
+
+	if (n == 0 || n >= 300)
+		return false;
+	if (p[0] == '@') {
+		char name[300];
+
+		if (depth > 0)
+			return false;
+		memcpy(name, p + 1, n - 1);
+		name[n - 1] = '\0';
+		if (store_group_get(r->st, name, &m, &nm, NULL) == -1)
+			return false;
+		ok = nm > 0;
+		for (i = 0; ok && i < nm; i++)
+			ok = rcpt_ok(r, m[i], strlen(m[i]), dom, depth + 1);
+		store_strv_free(&m, nm);
+		return ok;
+	}
+	if (memchr(p, '@', n) == NULL) {
+		(void)snprintf(buf, sizeof(buf), "%.*s@%s", (int)n, p, dom);
+		return addr_ok(&r->u, buf, strlen(buf));
+	}
+	return addr_ok(&r->u, p, n);
+}
+
+/* Every item of a comma list allowed (and at least one)? */
+static bool
+list_ok(struct req *r, const char *list, const char *dom)
+{
+	const char *p, *q;
 	size_t n;
 	bool any = false;
 
-	dom = a->id != NULL ? strrchr(a->id, '@') : NULL;
-	dom = dom != NULL ? dom + 1 : "";
-	list = a->deliver_to != NULL ? a->deliver_to : a->id;
-	if (list == NULL)
-		return false;
 	for (p = list; *p != '\0'; p = *q == ',' ? q + 1 : q) {
 		p += strspn(p, " \t");
 		q = p + strcspn(p, ",");
@@ -56,62 +123,108 @@ each_rcpt(const struct account *a, bool (*fn)(const struct user *,
 		if (n == 0)
 			continue;
 		any = true;
-		if (!fn(u, p, n, dom))
+		if (!rcpt_ok(r, p, n, dom, 0))
 			return false;
 	}
 	return any;
 }
 
+/* A catch-all's accepted domains, rules and postmaster: a domain admin
+ * must own every domain and destination; a user has no catch-all. */
 static bool
-rcpt_domain_ok(const struct user *u, const char *r, size_t n,
-    const char *dom)
+routing_ok(struct req *r, const struct routing *rt, const char *dom)
 {
-	const char *at = memrchr(r, '@', n);
-	char d[256];
-	size_t dn;
+	const char *p, *nl;
+	bool ok = true;
 
-	if (at == NULL)
-		return user_domain_in(u->domains, dom);
-	dn = n - (size_t)(at + 1 - r);
-	if (dn == 0 || dn >= sizeof(d))
+	if (rt->postmaster != NULL && !rcpt_ok(r, rt->postmaster,
+	    strlen(rt->postmaster), dom, 0))
 		return false;
-	memcpy(d, at + 1, dn);
-	d[dn] = '\0';
-	return user_domain_in(u->domains, d);
-}
-
-static bool
-rcpt_address_ok(const struct user *u, const char *r, size_t n,
-    const char *dom)
-{
-	size_t an;
-
-	if (u->address == NULL)
-		return false;
-	an = strlen(u->address);
-	if (memchr(r, '@', n) == NULL) {
-		/* bare name: name@<account domain> */
-		size_t dl = strlen(dom);
-
-		return n + 1 + dl == an && strncasecmp(r, u->address, n) ==
-		    0 && u->address[n] == '@' &&
-		    strcasecmp(u->address + n + 1, dom) == 0;
-	}
-	return n == an && strncasecmp(r, u->address, n) == 0;
-}
-
-static bool
-acct_allowed(const struct user *u, const struct account *a)
-{
-	switch (u->role) {
-	case ROLE_ADMIN:
+	if (!rt->multidrop)
 		return true;
-	case ROLE_DOMAIN_ADMIN:
-		return each_rcpt(a, rcpt_domain_ok, u);
-	case ROLE_USER:
-		return each_rcpt(a, rcpt_address_ok, u);
+	if (r->u.role == ROLE_USER)
+		return false;
+	for (p = rt->domains != NULL ? rt->domains : ""; ok && *p != '\0';
+	    p = *nl != '\0' ? nl + 1 : nl) {
+		char d[300];
+		size_t n;
+
+		nl = p + strcspn(p, "\n");
+		n = (size_t)(nl - p);
+		if (n >= 2 && p[0] == '*' && p[1] == '.') {
+			p += 2;
+			n -= 2;
+		}
+		if (n == 0 || n >= sizeof(d))
+			return false;
+		memcpy(d, p, n);
+		d[n] = '\0';
+		ok = user_domain_in(r->u.domains, d);
 	}
-	return false;
+	for (p = rt->rules != NULL ? rt->rules : ""; ok && *p != '\0';
+	    p = *nl != '\0' ? nl + 1 : nl) {
+		struct route_rule rule;
+		char *line;
+
+		nl = p + strcspn(p, "\n");
+		line = xstrndup(p, (size_t)(nl - p));
+		if (route_rule_parse(line, &rule, NULL) == -1)
+			ok = false;
+		else {
+			if (rule.dest == ROUTE_DEST_ADDR)
+				ok = rcpt_ok(r, rule.dest_arg,
+				    strlen(rule.dest_arg), dom, 0);
+			else if (rule.dest == ROUTE_DEST_GROUP) {
+				char *g = xasprintf("@%s", rule.dest_arg);
+
+				ok = rcpt_ok(r, g, strlen(g), dom, 0);
+				free(g);
+			} else if (rule.dest == ROUTE_DEST_KEEP)
+				ok = user_domain_in(r->u.domains,
+				    rule.dest_arg);
+			route_rule_clear(&rule);
+		}
+		free(line);
+	}
+	return ok;
+}
+
+/*
+ * May the user see (and change) a, with routing rt (NULL: the stored
+ * one)? Its recipients are deliver_to (or the account id), the groups
+ * they name expanded, and for a catch-all the accepted domains, the rule
+ * destinations and the postmaster.
+ */
+static bool
+acct_allowed_rt(struct req *r, const struct account *a,
+    const struct routing *rt)
+{
+	struct routing own;
+	char *dom;
+	bool ok;
+
+	if (r->u.role == ROLE_ADMIN)
+		return true;
+	if (r->u.role != ROLE_DOMAIN_ADMIN && r->u.role != ROLE_USER)
+		return false;
+	memset(&own, 0, sizeof(own));
+	if (rt == NULL) {
+		if (store_routing_get(r->st, a->id, &own, NULL) == -1)
+			return false;
+		rt = &own;
+	}
+	dom = bare_domain(r, a->id);
+	ok = list_ok(r, a->deliver_to != NULL ? a->deliver_to : a->id, dom) &&
+	    routing_ok(r, rt, dom);
+	free(dom);
+	routing_clear(&own);
+	return ok;
+}
+
+static bool
+acct_allowed(struct req *r, const struct account *a)
+{
+	return acct_allowed_rt(r, a, NULL);
 }
 
 /* Loopback, private, link-local, CGNAT, unspecified, multicast. */
@@ -272,32 +385,11 @@ acct_json(struct store *st, const struct account *a)
 	    "updated", (json_int_t)a->updated);
 	json_object_set_new(j, "recipients", csv_array(a->deliver_to != NULL ?
 	    a->deliver_to : a->id));
-	if (st != NULL)
+	if (st != NULL) {
 		json_object_set_new(j, "status", status_json(st, a));
+		acct_ext_json(st, a, j);
+	}
 	return j;
-}
-
-/* The CLI's text rule: printable, no control characters, bounded. */
-static bool
-valid_text(const char *s, size_t max, bool allow_space)
-{
-	const unsigned char *p;
-
-	if (s[0] == '\0' || strlen(s) > max)
-		return false;
-	for (p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f || (!allow_space && *p == ' '))
-			return false;
-	return true;
-}
-
-static bool
-valid_id(const char *id)
-{
-	const char *at = strrchr(id, '@');
-
-	return valid_text(id, 254, false) && at != NULL && at != id &&
-	    at[1] != '\0' && strchr(id, '/') == NULL;
 }
 
 /* A JSON string without NUL bytes, or NULL. */
@@ -317,21 +409,42 @@ set_str(char **dst, const char *v)
 	*dst = v != NULL && v[0] != '\0' ? xstrdup(v) : NULL;
 }
 
-static bool
-get_int(json_t *fields, const char *k, json_t *v, long long min,
-    long long max, int *out)
+/*
+ * The value of field k through the shared rules (store/account_valid.h):
+ * its text, or NULL after a field error. A JSON number is checked as its
+ * decimal text, so "port": "x" and --port x get the same answer.
+ */
+static const char *
+checked(json_t *fields, const char *k, const char *rule, json_t *v,
+    char *nb, size_t nbcap)
 {
-	char msg[96];
+	char msg[ACCOUNT_VALID_MSG_MAX];
+	const char *s, *why;
 
-	if (!json_is_integer(v) || json_integer_value(v) < min ||
-	    json_integer_value(v) > max) {
-		(void)snprintf(msg, sizeof(msg), "expected a whole number "
-		    "from %lld to %lld", min, max);
-		field_err(fields, k, msg);
-		return false;
+	if (json_is_integer(v)) {
+		(void)snprintf(nb, nbcap, "%lld",
+		    (long long)json_integer_value(v));
+		s = nb;
+	} else if ((s = jstr(v)) == NULL)
+		s = "";
+	if ((why = account_valid_field(rule, s, msg, sizeof(msg))) != NULL) {
+		field_err(fields, k, why);
+		return NULL;
 	}
-	*out = (int)json_integer_value(v);
-	return true;
+	return s;
+}
+
+static void
+get_num(json_t *fields, const char *k, json_t *v, int *out)
+{
+	char nb[32];
+	const char *s, *why;
+	long long min = 0, max = 0;
+
+	if ((s = checked(fields, k, k, v, nb, sizeof(nb))) == NULL)
+		return;
+	(void)account_valid_range(k, &min, &max);
+	*out = (int)strnum(s, min, max, &why);
 }
 
 static bool
@@ -345,160 +458,195 @@ get_bool(json_t *fields, const char *k, json_t *v, bool *out)
 	return true;
 }
 
+static bool
+empty(json_t *v)
+{
+	return json_is_null(v) || (json_is_string(v) &&
+	    json_string_length(v) == 0) || (json_is_array(v) &&
+	    json_array_size(v) == 0);
+}
+
 struct acct_in {
 	char *password;		/* NULL: unchanged */
-	bool admin_only;	/* target or ca_file set */
+	const char *admin_only;	/* a field only admins may set, or NULL */
 	bool host_set;
+	struct acct_ext x;	/* routing, schedule, filters, OAuth2 */
 };
 
+/* deliver_to: a list (or one comma-separated string) of local addresses,
+ * bare names and @GROUPs, stored comma-separated as the CLI does. */
+static void
+take_deliver_to(json_t *fields, const char *k, json_t *v, struct account *a)
+{
+	char msg[ACCOUNT_VALID_MSG_MAX];
+	const char *s, *why;
+	struct buf b;
+	json_t *x;
+	size_t i;
+	bool bad = false;
+
+	if (empty(v)) {
+		set_str(&a->deliver_to, NULL);
+		return;
+	}
+	buf_init(&b, 4096);
+	if (json_is_string(v)) {
+		if ((s = jstr(v)) == NULL || buf_adds(&b, s) == -1)
+			bad = true;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			if ((s = jstr(x)) == NULL || s[0] == '\0' ||
+			    strchr(s, ',') != NULL || (i > 0 &&
+			    buf_adds(&b, ",") == -1) || buf_adds(&b, s) == -1)
+				bad = true;
+		}
+	} else
+		bad = true;
+	if (bad || b.data == NULL)
+		field_err(fields, k, "expected a list of local addresses");
+	else if ((why = account_valid_field("deliver_to", b.data, msg,
+	    sizeof(msg))) != NULL)
+		field_err(fields, k, why);
+	else
+		set_str(&a->deliver_to, b.data);
+	buf_free(&b);
+}
+
+static void
+take_folders(json_t *fields, const char *k, json_t *v, struct account *a)
+{
+	char msg[ACCOUNT_VALID_MSG_MAX];
+	const char *s, *why;
+	size_t i, nf = 0;
+	json_t *x;
+
+	if (json_is_null(v))
+		v = NULL;
+	else if (!json_is_array(v) || json_array_size(v) >=
+	    ACCT_MAX_FOLDERS) {
+		field_err(fields, k, "expected a list of at most 63 folder "
+		    "names");
+		return;
+	}
+	if (v != NULL)
+		json_array_foreach(v, i, x) {
+			why = (s = jstr(x)) == NULL ? "invalid folder name" :
+			    account_valid_field("folder", s, msg, sizeof(msg));
+			if (why != NULL) {
+				field_err(fields, k, why);
+				return;
+			}
+		}
+	for (i = 0; i < ACCT_MAX_FOLDERS && a->folders[i] != NULL; i++)
+		xfree(&a->folders[i]);
+	if (v != NULL)
+		json_array_foreach(v, i, x)
+			a->folders[nf++] = xstrdup(json_string_value(x));
+	a->folders[nf] = NULL;
+}
+
 /*
- * Apply the JSON object to a (defaults or the stored account). Field
- * errors go to fields; the same rules as `mailpull account add|edit`.
+ * Apply the JSON object to a (defaults or the stored account) and ai->x
+ * (its other options). Field errors go to fields; the rules are the
+ * CLI's, from the same layer.
  */
 static void
 acct_apply(json_t *in, struct account *a, bool create, json_t *fields,
     struct acct_in *ai)
 {
+	char nb[32];
 	const char *k, *s;
-	json_t *v, *x;
-	size_t i;
+	json_t *v;
 	bool policy_set = false;
 
 	json_object_foreach(in, k, v) {
 		if (strcmp(k, "id") == 0) {
-			if ((s = jstr(v)) == NULL || !valid_id(s))
-				field_err(fields, k, "expected an email "
-				    "address such as alice@example.org");
-			else if (!create && strcmp(s, a->id) != 0)
+			if ((s = checked(fields, k, "id", v, nb, sizeof(nb))) ==
+			    NULL)
+				continue;
+			if (!create && strcmp(s, a->id) != 0)
 				field_err(fields, k, "an account id cannot be "
 				    "changed");
 			else if (create)
 				set_str(&a->id, s);
 		} else if (strcmp(k, "protocol") == 0) {
-			if ((s = jstr(v)) == NULL ||
-			    account_proto_parse(s, &a->proto) == -1)
-				field_err(fields, k, "expected pop3 or imap");
+			if ((s = checked(fields, k, k, v, nb, sizeof(nb))) !=
+			    NULL)
+				(void)account_proto_parse(s, &a->proto);
 		} else if (strcmp(k, "host") == 0) {
-			if ((s = jstr(v)) == NULL || !valid_text(s, 253, false))
-				field_err(fields, k, "expected a host name or "
-				    "address");
-			else {
+			if ((s = checked(fields, k, k, v, nb, sizeof(nb))) !=
+			    NULL) {
 				set_str(&a->host, s);
 				ai->host_set = true;
 			}
 		} else if (strcmp(k, "port") == 0) {
-			if (json_is_null(v))
+			if (empty(v))
 				a->port = 0;
 			else
-				(void)get_int(fields, k, v, 0, 65535, &a->port);
+				get_num(fields, k, v, &a->port);
 		} else if (strcmp(k, "security") == 0) {
-			if ((s = jstr(v)) == NULL ||
-			    account_security_parse(s, &a->security) == -1)
-				field_err(fields, k, "expected tls, starttls "
-				    "or none");
+			if ((s = checked(fields, k, k, v, nb, sizeof(nb))) !=
+			    NULL)
+				(void)account_security_parse(s, &a->security);
 		} else if (strcmp(k, "verify") == 0) {
 			(void)get_bool(fields, k, v, &a->verify);
 		} else if (strcmp(k, "ca_file") == 0) {
 			char *real;
 
-			if (json_is_null(v) || (json_is_string(v) &&
-			    json_string_length(v) == 0)) {
+			if (empty(v)) {
 				set_str(&a->ca_file, NULL);
 				continue;
 			}
-			if ((s = jstr(v)) == NULL || !valid_text(s, 4096,
-			    true)) {
-				field_err(fields, k, "expected a file name");
+			ai->admin_only = "ca_file";
+			if ((s = checked(fields, k, k, v, nb, sizeof(nb))) ==
+			    NULL)
 				continue;
-			}
-			ai->admin_only = true;
-			if ((real = realpath(s, NULL)) == NULL ||
-			    access(real, R_OK) == -1) {
+			if ((real = realpath(s, NULL)) == NULL) {
 				field_err(fields, k, "no readable file by "
 				    "that name on the server");
-				free(real);
 				continue;
 			}
 			set_str(&a->ca_file, real);
 			free(real);
 		} else if (strcmp(k, "user") == 0) {
-			if ((s = jstr(v)) == NULL || !valid_text(s, 512, true))
-				field_err(fields, k, "expected a login name");
-			else
+			if ((s = checked(fields, k, k, v, nb, sizeof(nb))) !=
+			    NULL)
 				set_str(&a->user, s);
 		} else if (strcmp(k, "password") == 0) {
+			const char *why;
+
 			if (json_is_null(v) || (json_is_string(v) &&
 			    json_string_length(v) == 0 && !create))
 				continue;	/* unchanged */
-			if ((s = jstr(v)) == NULL || s[0] == '\0' ||
-			    strchr(s, '\n') != NULL ||
-			    strchr(s, '\r') != NULL ||
-			    json_string_length(v) > 4096)
-				field_err(fields, k, "expected a password of "
-				    "1 to 4096 bytes without line breaks");
+			if (!json_is_string(v))
+				why = account_valid_password("", 0);
+			else
+				why = account_valid_password(
+				    json_string_value(v),
+				    json_string_length(v));
+			if (why != NULL)
+				field_err(fields, k, why);
 			else {
 				free(ai->password);
-				ai->password = xstrdup(s);
+				ai->password = xstrdup(json_string_value(v));
 			}
 		} else if (strcmp(k, "deliver_to") == 0) {
-			struct buf b;
-			bool bad = false;
-
-			if (json_is_null(v) || (json_is_array(v) &&
-			    json_array_size(v) == 0) || (json_is_string(v) &&
-			    json_string_length(v) == 0)) {
-				set_str(&a->deliver_to, NULL);
-				continue;
-			}
-			buf_init(&b, 4096);
-			if (json_is_string(v)) {
-				if ((s = jstr(v)) == NULL ||
-				    buf_adds(&b, s) == -1)
-					bad = true;
-			} else if (json_is_array(v)) {
-				json_array_foreach(v, i, x) {
-					if ((s = jstr(x)) == NULL ||
-					    s[0] == '\0' ||
-					    strchr(s, ',') != NULL ||
-					    (i > 0 && buf_adds(&b, ",") ==
-					    -1) || buf_adds(&b, s) == -1)
-						bad = true;
-				}
-			} else
-				bad = true;
-			if (bad || b.data == NULL ||
-			    !valid_text(b.data, 4096, true))
-				field_err(fields, k, "expected a list of local "
-				    "addresses");
-			else
-				set_str(&a->deliver_to, b.data);
-			buf_free(&b);
+			take_deliver_to(fields, k, v, a);
 		} else if (strcmp(k, "target") == 0) {
-			struct target_uri u;
-			struct err e = { 0 };
-
-			if (json_is_null(v) || (json_is_string(v) &&
-			    json_string_length(v) == 0)) {
+			if (empty(v)) {
 				if (a->target != NULL)
-					ai->admin_only = true;
+					ai->admin_only = "target";
 				set_str(&a->target, NULL);
 				continue;
 			}
-			ai->admin_only = true;
-			if ((s = jstr(v)) == NULL)
-				field_err(fields, k, "expected a target URI");
-			else if (target_uri_parse(s, &u, &e) == -1)
-				field_err(fields, k, err_msg(&e));
-			else {
-				target_uri_clear(&u);
+			ai->admin_only = "target";
+			if ((s = checked(fields, k, k, v, nb, sizeof(nb))) !=
+			    NULL)
 				set_str(&a->target, s);
-			}
-			err_clear(&e);
 		} else if (strcmp(k, "policy") == 0) {
-			if ((s = jstr(v)) == NULL ||
-			    account_policy_parse(s, &a->policy) == -1)
-				field_err(fields, k, "expected delete, keep or "
-				    "keep-days");
+			if ((s = checked(fields, k, k, v, nb, sizeof(nb))) !=
+			    NULL)
+				(void)account_policy_parse(s, &a->policy);
 			policy_set = true;
 		} else if (strcmp(k, "keep") == 0) {
 			bool b;
@@ -511,60 +659,44 @@ acct_apply(json_t *in, struct account *a, bool create, json_t *fields,
 			if (get_bool(fields, k, v, &b) && !policy_set)
 				a->policy = b ? POLICY_DELETE : POLICY_KEEP;
 		} else if (strcmp(k, "keep_days") == 0) {
-			if (get_int(fields, k, v, 0, 36500, &a->keep_days) &&
+			int before = a->keep_days;
+
+			get_num(fields, k, v, &a->keep_days);
+			if (json_object_get(fields, k) == NULL &&
 			    json_object_get(in, "policy") == NULL &&
 			    json_object_get(in, "keep") == NULL &&
-			    json_object_get(in, "delete") == NULL)
+			    json_object_get(in, "delete") == NULL &&
+			    (create || a->keep_days != before ||
+			    a->policy == POLICY_KEEP_DAYS))
 				a->policy = POLICY_KEEP_DAYS;
-		} else if (strcmp(k, "max_per_pass") == 0) {
-			(void)get_int(fields, k, v, 0, 10000000,
-			    &a->max_per_pass);
-		} else if (strcmp(k, "timeout") == 0) {
-			(void)get_int(fields, k, v, 1, 3600, &a->timeout);
+		} else if (strcmp(k, "max_per_pass") == 0 ||
+		    strcmp(k, "timeout") == 0) {
+			get_num(fields, k, v, k[0] == 'm' ? &a->max_per_pass :
+			    &a->timeout);
 		} else if (strcmp(k, "folders") == 0) {
-			size_t nf = 0;
-
-			if (json_is_null(v))
-				v = NULL;
-			else if (!json_is_array(v) || json_array_size(v) >=
-			    ACCT_MAX_FOLDERS) {
-				field_err(fields, k, "expected a list of at "
-				    "most 63 folder names");
-				continue;
-			}
-			if (v != NULL)
-				json_array_foreach(v, i, x)
-					if ((s = jstr(x)) == NULL ||
-					    !valid_text(s, 1000, true)) {
-						field_err(fields, k, "invalid "
-						    "folder name");
-						break;
-					}
-			if (json_object_get(fields, k) != NULL)
-				continue;
-			for (i = 0; i < ACCT_MAX_FOLDERS &&
-			    a->folders[i] != NULL; i++)
-				xfree(&a->folders[i]);
-			if (v != NULL)
-				json_array_foreach(v, i, x)
-					a->folders[nf++] =
-					    xstrdup(json_string_value(x));
-			a->folders[nf] = NULL;
+			take_folders(fields, k, v, a);
 		} else if (strcmp(k, "only_unseen") == 0) {
 			(void)get_bool(fields, k, v, &a->only_unseen);
 		} else if (strcmp(k, "mark_seen") == 0) {
 			(void)get_bool(fields, k, v, &a->mark_seen);
 		} else if (strcmp(k, "enabled") == 0) {
 			(void)get_bool(fields, k, v, &a->enabled);
+		} else if (acct_ext_apply(&ai->x, k, v, fields) == 1) {
+			continue;
 		} else if (strcmp(k, "has_password") == 0 ||
 		    strcmp(k, "effective_port") == 0 ||
 		    strcmp(k, "status") == 0 || strcmp(k, "created") == 0 ||
 		    strcmp(k, "updated") == 0 ||
-		    strcmp(k, "recipients") == 0) {
+		    strcmp(k, "recipients") == 0 ||
+		    strcmp(k, "oauth2_token") == 0 ||
+		    strcmp(k, "recipient_warning") == 0 ||
+		    strcmp(k, "recipient_check") == 0) {
 			continue;	/* read-only, ignored */
 		} else
 			field_err(fields, k, "unknown field");
 	}
+	if (ai->x.admin_only != NULL && ai->admin_only == NULL)
+		ai->admin_only = ai->x.admin_only;
 	if (create) {
 		if (json_object_get(in, "id") == NULL)
 			field_err(fields, "id", "required");
@@ -574,7 +706,7 @@ acct_apply(json_t *in, struct account *a, bool create, json_t *fields,
 			field_err(fields, "host", "required");
 		if (a->user == NULL)
 			field_err(fields, "user", "required");
-		if (ai->password == NULL)
+		if (ai->password == NULL && !ai->x.oa.oauth2)
 			field_err(fields, "password", "required");
 	}
 }
@@ -614,7 +746,7 @@ acct_load(struct req *r, const char *id, struct account *a)
 		account_clear(a);
 		return -1;
 	}
-	if (!acct_allowed(&r->u, a)) {
+	if (!acct_allowed(r, a)) {
 		account_clear(a);
 		reply_error(r, 404, "no such account", NULL);
 		return -1;
@@ -634,7 +766,7 @@ acct_list(struct req *r)
 		return store_fail(r, &e);
 	out = json_array();
 	for (i = 0; i < n; i++)
-		if (acct_allowed(&r->u, &list[i]))
+		if (acct_allowed(r, &list[i]))
 			json_array_append_new(out, acct_json(r->st, &list[i]));
 	store_account_list_free(&list, n);
 	return reply_json(r, 200, out);
@@ -651,10 +783,14 @@ acct_check_new(struct req *r, const struct account *a, struct acct_in *ai,
 		reply_error(r, 400, "invalid input", fields);
 		return -1;
 	}
+	acct_ext_check(r->st, a, &ai->x, fields);
+	if (json_object_size(fields) > 0) {
+		reply_error(r, 400, "invalid input", fields);
+		return -1;
+	}
 	if (r->u.role != ROLE_ADMIN) {
-		if (ai->admin_only)
-			field_err(fields, json_object_get(r->in, "target") !=
-			    NULL ? "target" : "ca_file", "only an admin may "
+		if (ai->admin_only != NULL)
+			field_err(fields, ai->admin_only, "only an admin may "
 			    "set this");
 		else if (ai->host_set && (why = host_policy(a->host)) != NULL)
 			field_err(fields, "host", why);
@@ -662,8 +798,10 @@ acct_check_new(struct req *r, const struct account *a, struct acct_in *ai,
 			reply_error(r, 403, "not allowed", fields);
 			return -1;
 		}
-		if (!acct_allowed(&r->u, a)) {
-			field_err(fields, "deliver_to", r->u.role ==
+		if (!acct_allowed_rt(r, a, &ai->x.rt)) {
+			field_err(fields, ai->x.rt.multidrop &&
+			    json_object_get(r->in, "deliver_to") == NULL ?
+			    "domains" : "deliver_to", r->u.role ==
 			    ROLE_USER ? "you may only deliver to your own "
 			    "address" : "every recipient must be in one of "
 			    "your domains");
@@ -705,8 +843,16 @@ acct_create(struct req *r)
 			rc = store_fail(r, &e);
 		goto out;
 	}
-	if (store_password_set(r->st, a.id, ai.password, strlen(ai.password),
-	    &e) == -1) {
+	if (ai.password != NULL && store_password_set(r->st, a.id,
+	    ai.password, strlen(ai.password), &e) == -1) {
+		struct err de = { 0 };
+
+		(void)store_account_delete(r->st, a.id, &de);
+		err_clear(&de);
+		rc = store_fail(r, &e);
+		goto out;
+	}
+	if (acct_ext_save(r->st, a.id, &ai.x, &e) == -1) {
 		struct err de = { 0 };
 
 		(void)store_account_delete(r->st, a.id, &de);
@@ -728,6 +874,7 @@ out:
 		explicit_bzero(ai.password, strlen(ai.password));
 		free(ai.password);
 	}
+	acct_ext_clear(&ai.x);
 	account_clear(&a);
 	return rc;
 }
@@ -744,12 +891,18 @@ acct_update(struct req *r, struct account *a)
 		json_decref(fields);
 		return 0;
 	}
+	if (acct_ext_load(r->st, a->id, &ai.x, &e) == -1) {
+		json_decref(fields);
+		rc = store_fail(r, &e);
+		goto out;
+	}
 	acct_apply(r->in, a, false, fields, &ai);
 	if (acct_check_new(r, a, &ai, fields) == -1)
 		goto out;
 	if (store_account_update(r->st, a, &e) == -1 || (ai.password != NULL &&
 	    store_password_set(r->st, a->id, ai.password,
-	    strlen(ai.password), &e) == -1)) {
+	    strlen(ai.password), &e) == -1) ||
+	    acct_ext_save(r->st, a->id, &ai.x, &e) == -1) {
 		rc = store_fail(r, &e);
 		goto out;
 	}
@@ -764,6 +917,7 @@ out:
 		explicit_bzero(ai.password, strlen(ai.password));
 		free(ai.password);
 	}
+	acct_ext_clear(&ai.x);
 	return rc;
 }
 

@@ -12,6 +12,9 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "store/filters.h"
+#include "store/oauth.h"
+#include "store/routing.h"
 #include "store/store.h"
 #include "store/users.h"
 #include "util/buf.h"
@@ -74,6 +77,39 @@ int api_accounts(struct req *, const char *path);
 /* api_admin.c */
 int api_settings(struct req *);
 int api_users(struct req *, const char *path);
+
+/* api_acct_opts.c: the options kept beside struct account (routing,
+ * schedule, filters, OAuth2) and the daemon's status. */
+struct acct_ext {
+	struct routing rt;
+	struct acct_filter flt;
+	struct oauth_acct oa;
+	int interval;			/* seconds, 0: the setting */
+	bool idle;
+	bool rt_set, flt_set, oa_set, sched_set;	/* given */
+	const char *admin_only;		/* a field only admins may set */
+};
+/* The stored options of id, or defaults when id is NULL. */
+int acct_ext_load(struct store *, const char *id, struct acct_ext *,
+    struct err *);
+void acct_ext_clear(struct acct_ext *);
+/* 1 when k is one of these options (errors go to fields), else 0. */
+int acct_ext_apply(struct acct_ext *, const char *k, json_t *v,
+    json_t *fields);
+/* The whole configuration: routing builds, OAuth2 profile complete. */
+void acct_ext_check(struct store *, const struct account *,
+    const struct acct_ext *, json_t *fields);
+/* After the account is written: only what was given. */
+int acct_ext_save(struct store *, const char *id, const struct acct_ext *,
+    struct err *);
+/* Add the options, the token state and serve's status to j. */
+void acct_ext_json(struct store *, const struct account *, json_t *j);
+
+/* api_groups.c: /api/v1/groups; path is what follows "groups". */
+int api_groups(struct req *, const char *path);
+/* Is every member (bare names qualified with local-domain) in one of
+ * the domain admin's domains? */
+bool groups_members_allowed(struct req *, char *const *members, size_t n);
 
 /* Helpers for field errors. */
 void field_err(json_t *fields, const char *field, const char *msg);

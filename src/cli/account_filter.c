@@ -36,21 +36,11 @@ account_filter_load(struct store *st, const char *id, bool add)
 static void
 provider_host_opt(const char *arg)
 {
-	const char *p;
-
 	free(cur.provider_host);
 	cur.provider_host = NULL;
 	if (arg[0] == '\0')
 		return;
-	if (strlen(arg) > 253 || strcmp(arg, ".") == 0)
-		usage_error("account", "--provider-host: expected a host name");
-	for (p = arg; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' ||
-		    *p == '_'))
-			usage_error("account", "--provider-host %s: expected a "
-			    "host name (or .domain for any host under it)",
-			    arg);
+	cli_account_field("provider-host", "provider_host", arg);
 	cur.provider_host = xstrdup(arg);
 }
 
@@ -68,14 +58,12 @@ account_filter_opt(int c, const char *arg)
 		cur.virus_check = c == OPT_VIRUS_CHECK;
 		break;
 	case OPT_SPAM_ACTION:
-		if (filter_spam_action_parse(arg, &cur.spam_action) == -1)
-			usage_error("account", "--spam-action %s: expected "
-			    "junk, tag or quarantine", arg);
+		cli_account_field("spam-action", "spam_action", arg);
+		(void)filter_spam_action_parse(arg, &cur.spam_action);
 		break;
 	case OPT_SCANNER_DOWN:
-		if (filter_down_policy_parse(arg, &cur.scanner_down) == -1)
-			usage_error("account", "--scanner-down %s: expected "
-			    "hold or pass", arg);
+		cli_account_field("scanner-down", "scanner_down", arg);
+		(void)filter_down_policy_parse(arg, &cur.scanner_down);
 		break;
 	case OPT_PROVIDER_HOST:
 		provider_host_opt(arg);

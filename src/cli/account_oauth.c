@@ -40,19 +40,6 @@ account_oauth_load(struct store *st, const char *id, bool add)
 	}
 }
 
-static bool
-text_ok(const char *s, size_t max, bool space)
-{
-	const unsigned char *p;
-
-	if (s[0] == '\0' || strlen(s) > max)
-		return false;
-	for (p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f || (!space && *p == ' '))
-			return false;
-	return true;
-}
-
 static void
 set(char **dst, const char *v)
 {
@@ -107,52 +94,34 @@ account_oauth_opt(int c, const char *arg)
 {
 	switch (c) {
 	case OPT_AUTH:
-		if (strcmp(arg, "oauth2") == 0)
-			cur.oauth2 = true;
-		else if (strcmp(arg, "password") == 0)
-			cur.oauth2 = false;
-		else
-			usage_error("account", "--auth %s: expected password or "
-			    "oauth2", arg);
+		cli_account_field("auth", "auth", arg);
+		cur.oauth2 = strcmp(arg, "oauth2") == 0;
 		break;
 	case OPT_OAUTH2_PROVIDER:
-		if (oauth_builtin_find(arg) == NULL)
-			usage_error("account", "--oauth2-provider %s: expected "
-			    "google, microsoft or custom", arg);
+		cli_account_field("oauth2-provider", "oauth2_provider", arg);
 		set(&cur.provider, arg);
 		break;
-	case OPT_OAUTH2_TENANT: {
-		const char *p;
-
-		for (p = arg; *p != '\0'; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' &&
-			    *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			    *p == '.' || *p == '-'))
-				break;
-		if (*p != '\0' || strlen(arg) > 128)
-			usage_error("account", "--oauth2-tenant: expected a "
-			    "tenant id or domain (common, organizations, "
-			    "contoso.onmicrosoft.com, a GUID)");
+	case OPT_OAUTH2_TENANT:
+		if (arg[0] != '\0')
+			cli_account_field("oauth2-tenant", "oauth2_tenant",
+			    arg);
 		set(&cur.tenant, arg);
 		break;
-	}
 	case OPT_OAUTH2_AUTH_URL:
 	case OPT_OAUTH2_TOKEN_URL:
 	case OPT_OAUTH2_DEVICE_URL:
-		if (arg[0] != '\0' && !oauth_url_ok(arg))
-			usage_error("account", "%s: expected an https:// URL "
-			    "(http:// only to 127.0.0.1 or localhost)",
-			    c == OPT_OAUTH2_AUTH_URL ? "--oauth2-auth-url" :
-			    c == OPT_OAUTH2_TOKEN_URL ? "--oauth2-token-url" :
-			    "--oauth2-device-url");
+		cli_account_field(c == OPT_OAUTH2_AUTH_URL ?
+		    "oauth2-auth-url" : c == OPT_OAUTH2_TOKEN_URL ?
+		    "oauth2-token-url" : "oauth2-device-url", "oauth2_auth_url",
+		    arg);
 		set(c == OPT_OAUTH2_AUTH_URL ? &cur.auth_url :
 		    c == OPT_OAUTH2_TOKEN_URL ? &cur.token_url :
 		    &cur.device_url, arg);
 		break;
 	case OPT_OAUTH2_CLIENT_ID:
-		if (arg[0] != '\0' && !text_ok(arg, 512, false))
-			usage_error("account", "--oauth2-client-id: invalid "
-			    "client id");
+		if (arg[0] != '\0')
+			cli_account_field("oauth2-client-id",
+			    "oauth2_client_id", arg);
 		set(&cur.client_id, arg);
 		break;
 	case OPT_OAUTH2_CLIENT_SECRET_FILE:
@@ -161,16 +130,16 @@ account_oauth_opt(int c, const char *arg)
 		secret = secret_read_file(arg, &secret_len);
 		break;
 	case OPT_OAUTH2_SCOPE:
-		if (arg[0] != '\0' && !text_ok(arg, 2048, true))
-			usage_error("account", "--oauth2-scope: invalid scope");
+		if (arg[0] != '\0')
+			cli_account_field("oauth2-scope", "oauth2_scope", arg);
 		set(&cur.scope, arg);
 		break;
 	case OPT_OAUTH2_MECH: {
 		enum oauth_mech m;
 
-		if (oauth_mech_parse(arg, &m) == -1)
-			usage_error("account", "--oauth2-mechanism %s: "
-			    "expected auto, xoauth2 or oauthbearer", arg);
+		cli_account_field("oauth2-mechanism", "oauth2_mechanism",
+		    arg);
+		(void)oauth_mech_parse(arg, &m);
 		set(&cur.mech, m == OAUTH_MECH_AUTO ? NULL :
 		    m == OAUTH_MECH_XOAUTH2 ? "xoauth2" : "oauthbearer");
 		break;

@@ -20,6 +20,9 @@ extern int cli_verbose;			/* -v count */
 
 /* Print "mailpull: <message>" and a pointer to `mailpull <usage> --help`
  * (when usage is not NULL), exit 2. */
+/* An account option's value through the shared field rules
+ * (store/account_valid.h): a usage error "--OPT: why" when it fails. */
+void cli_account_field(const char *opt, const char *field, const char *value);
 MP_NORETURN void usage_error(const char *usage, const char *fmt, ...)
     MP_PRINTF(2, 3);
 /* Open the store in cli_state_dir or exit 1 with the reason. */

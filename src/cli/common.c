@@ -22,6 +22,7 @@
 
 #include "deliver/target.h"
 #include "fetch/pass.h"
+#include "store/account_valid.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -47,6 +48,17 @@ usage_error(const char *usage, const char *fmt, ...)
 	if (usage != NULL)
 		fprintf(stderr, "Try 'mailpull %s --help'.\n", usage);
 	exit(EXIT_USAGE);
+}
+
+void
+cli_account_field(const char *opt, const char *field, const char *value)
+{
+	char buf[ACCOUNT_VALID_MSG_MAX];
+	const char *why;
+
+	why = account_valid_field(field, value, buf, sizeof(buf));
+	if (why != NULL)
+		usage_error("account", "--%s: %s", opt, why);
 }
 
 struct store *

@@ -93,6 +93,8 @@ function enter() {
   $("#who").textContent = me.name + " (" + me.role + ")";
   for (const e of document.querySelectorAll(".admin-only"))
     e.hidden = me.role !== "admin";
+  for (const e of document.querySelectorAll(".staff-only"))
+    e.hidden = me.role === "user";
   route();
 }
 
@@ -101,6 +103,7 @@ function route() {
   const h = location.hash.replace(/^#/, "");
   if (h === "settings" && me.role === "admin") loadSettings();
   else if (h === "users" && me.role === "admin") loadUsers();
+  else if (h === "groups" && me.role !== "user") loadGroups();
   else loadAccounts();
 }
 
@@ -108,9 +111,12 @@ function route() {
 
 function badge(a) {
   const s = a.status || {};
-  if (s.state === "failing")
-    return el("span", { class: "badge failing", title: (s.last_run && s.last_run.summary) || "" },
-      "failing since " + fmtTime(s.failing_since));
+  const why = s.last_error || (s.last_run && s.last_run.summary) || "";
+  if (a.oauth2_token && a.oauth2_token.state !== "authorized" && a.enabled)
+    return el("span", { class: "badge failing", title: a.oauth2_token.authorize }, "authorization needed");
+  if (s.state === "failing" || s.state === "auth-failing")
+    return el("span", { class: "badge failing", title: why },
+      (s.state === "auth-failing" ? "login refused since " : "failing since ") + fmtTime(s.failing_since));
   if (s.state === "disabled") return el("span", { class: "badge disabled" }, "disabled");
   if (s.state === "ok") return el("span", { class: "badge ok" }, "ok");
   return el("span", { class: "badge new" }, "not checked yet");
@@ -132,13 +138,17 @@ async function loadAccounts() {
         el("span", { class: "sub" }, a.security + (a.verify ? "" : " · certificate not verified"))),
       el("td", {}, a.recipients.join(", "), el("span", { class: "sub" }, a.policy === "keep-days" ?
         "delete after " + a.keep_days + " days" : a.policy)),
-      el("td", {}, badge(a)),
+      el("td", {}, badge(a),
+        (a.status && a.status.last_error && a.status.state !== "ok") ?
+          el("span", { class: "sub" }, a.status.last_error) : null,
+        a.recipient_warning ? el("span", { class: "warn" }, "⚠ " + a.recipient_warning) : null,
+        (a.status && a.status.next_check) ? el("span", { class: "sub" }, "next: " + fmtTime(a.status.next_check)) : null),
       el("td", { class: "when" }, last ? fmtTime(last.finished) : "never",
         last ? el("span", { class: "sub" }, last.summary || "") : null),
       el("td", { class: "acts" },
-        el("button", { type: "button", class: "small", onclick: () => checkNow(a.id) }, "Check now"),
-        el("button", { type: "button", class: "small", onclick: () => showLog(a.id) }, "Log"),
-        el("button", { type: "button", class: "small", onclick: () => editAccount(a) }, "Edit"),
+        el("button", { type: "button", class: "small check", onclick: () => checkNow(a.id) }, "Check now"),
+        el("button", { type: "button", class: "small log", onclick: () => showLog(a.id) }, "Log"),
+        el("button", { type: "button", class: "small edit", onclick: () => editAccount(a) }, "Edit"),
         el("button", { type: "button", class: "small", onclick: () => toggle(a) }, a.enabled ? "Disable" : "Enable"),
         el("button", { type: "button", class: "small danger", onclick: () => removeAccount(a.id) }, "Delete")));
     body.append(tr);
@@ -203,6 +213,9 @@ function syncForm() {
   const f = form();
   f.port.placeholder = defaultPort();
   $("#imap-options").hidden = f.protocol.value !== "imap";
+  for (const e of f.querySelectorAll(".imap-only")) e.hidden = f.protocol.value !== "imap";
+  $("#multidrop-options").hidden = !f.multidrop.checked;
+  $("#oauth-options").hidden = f.auth.value !== "oauth2";
   f.keep_days.disabled = !f.querySelector("input[name=policy][value=keep-days]").checked;
 }
 
@@ -247,14 +260,37 @@ function fillForm(a) {
     f.deliver_to.value = a.deliver_to.join(", ");
     f.target.value = a.target || "";
     f.querySelector("input[name=policy][value=" + CSS.escape(a.policy) + "]").checked = true;
-    f.keep_days.value = a.keep_days;
+    f.keep_days.value = a.keep_days || 7;
     f.max_per_pass.value = a.max_per_pass;
     f.timeout.value = a.timeout;
     f.folders.value = a.folders.join(", ");
     f.only_unseen.checked = a.only_unseen;
     f.mark_seen.checked = a.mark_seen;
+    f.multidrop.checked = !!a.multidrop;
+    f.domains.value = (a.domains || []).join(", ");
+    f.envelope_headers.value = (a.envelope_headers || []).join(", ");
+    f.rules.value = (a.rules || []).join("\n");
+    f.postmaster.value = a.postmaster || "";
+    f.interval.value = a.interval ? a.interval + "s" : "";
+    f.idle.checked = !!a.idle;
+    f.spam_check.checked = !!a.spam_check;
+    f.virus_check.checked = !!a.virus_check;
+    f.spam_action.value = a.spam_action || "junk";
+    f.scanner_down.value = a.scanner_down || "hold";
+    f.provider_host.value = a.provider_host || "";
+    f.auth.value = a.auth || "password";
+    f.oauth2_provider.value = a.oauth2_provider || "google";
+    f.oauth2_tenant.value = a.oauth2_tenant || "";
+    f.oauth2_client_id.value = a.oauth2_client_id || "";
+    const t = a.oauth2_token;
+    $("#oauth-token").textContent = "Token: " + (!t ? "not authorized yet." :
+      t.state === "authorized" ? "authorized" + (t.expires_at ? ", access token valid until " + fmtTime(t.expires_at) : "") :
+      t.state === "needed" ? "authorization needed: " + (t.reason || "") : "not authorized yet.");
+    $("#oauth-cmd").textContent = "mailpull account authorize " + a.id;
   } else {
     f.password.placeholder = "";
+    $("#oauth-token").textContent = "Token: not authorized yet.";
+    $("#oauth-cmd").textContent = "mailpull account authorize ID";
   }
   syncForm();
 }
@@ -297,6 +333,26 @@ async function saveAccount(ev) {
     mark_seen: f.mark_seen.checked, enabled: f.enabled.checked,
   };
   if (a.policy === "keep-days") a.keep_days = num(f.keep_days.value);
+  if (me.role !== "user") {
+    a.multidrop = f.multidrop.checked;
+    a.domains = list(f.domains.value);
+    a.envelope_headers = list(f.envelope_headers.value);
+    a.rules = f.rules.value.split("\n").map((x) => x.trim()).filter((x) => x.length > 0);
+    a.postmaster = f.postmaster.value.trim() || null;
+  }
+  a.interval = f.interval.value.trim() === "" ? null : num(f.interval.value);
+  if (f.protocol.value === "imap") a.idle = f.idle.checked;
+  a.spam_check = f.spam_check.checked;
+  a.virus_check = f.virus_check.checked;
+  a.spam_action = f.spam_action.value;
+  a.scanner_down = f.scanner_down.value;
+  a.provider_host = f.provider_host.value.trim() || null;
+  a.auth = f.auth.value;
+  if (a.auth === "oauth2") {
+    a.oauth2_provider = f.oauth2_provider.value;
+    a.oauth2_tenant = f.oauth2_tenant.value.trim() || null;
+    a.oauth2_client_id = f.oauth2_client_id.value.trim() || null;
+  }
   if (me.role === "admin") {
     a.ca_file = f.ca_file.value.trim() || null;
     a.target = f.target.value.trim() || null;
@@ -317,6 +373,50 @@ async function saveAccount(ev) {
   flash((editing === null ? "Added " : "Saved ") + r.data.id);
   location.hash = "#accounts";
   loadAccounts();
+}
+
+/* ---- groups ---- */
+
+async function loadGroups() {
+  show("groups");
+  const r = await call("GET", "groups");
+  if (!r.ok) return;
+  const body = $("#groups-body");
+  body.replaceChildren();
+  for (const g of r.data) {
+    body.append(el("tr", { "data-name": g.name },
+      el("td", {}, el("strong", {}, "@" + g.name)),
+      el("td", {}, g.members.join(", ")),
+      el("td", { class: "acts" },
+        el("button", { type: "button", class: "small", onclick: () => {
+          const f = $("#group-form"); f.name.value = g.name; f.members.value = g.members.join(", "); } }, "Edit"),
+        el("button", { type: "button", class: "small danger", onclick: () => removeGroup(g.name) }, "Delete"))));
+  }
+}
+
+async function saveGroup(ev) {
+  ev.preventDefault();
+  const f = $("#group-form");
+  const name = f.name.value.trim();
+  const members = list(f.members.value);
+  let r = await call("PUT", "groups/" + encodeURIComponent(name), { members });
+  if (r.status === 404) r = await call("POST", "groups", { name, members });
+  if (!r.ok) {
+    showErrors(f, r.data.fields, $("#group-error"), r.data.error || "Saving failed");
+    return;
+  }
+  clearErrors(f);
+  $("#group-error").hidden = true;
+  f.reset();
+  flash("Saved @" + name);
+  loadGroups();
+}
+
+async function removeGroup(name) {
+  if (!confirm("Delete the group @" + name + "?")) return;
+  const r = await call("DELETE", "groups/" + encodeURIComponent(name));
+  if (!r.ok) flash(r.data.error || "Delete failed", true);
+  loadGroups();
 }
 
 /* ---- settings ---- */
@@ -408,6 +508,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#acct-form").addEventListener("submit", saveAccount);
   $("#settings-form").addEventListener("submit", saveSettings);
   $("#user-form").addEventListener("submit", addUser);
+  $("#group-form").addEventListener("submit", saveGroup);
+  for (const n of ["multidrop", "auth"]) form()[n].addEventListener("change", syncForm);
   for (const n of ["protocol", "security"]) form()[n].addEventListener("change", syncForm);
   for (const r of form().querySelectorAll("input[name=policy]")) r.addEventListener("change", syncForm);
   window.addEventListener("hashchange", route);
