@@ -161,6 +161,20 @@ test_received_long(void **state)
 }
 
 static void
+test_received_backslash_at_end(void **state)
+{
+	struct filter_relay r;
+
+	(void)state;
+	/* a quoted-pair cut short by the end of the value (fuzz_received
+	 * found the tokenizer reading past it): the field still parses */
+	assert_int_equal(parse("Received: from a.example ([192.0.2.9])\n"
+	    "\tby mx.provider.test (x\\\n\n", PROV, &r), 0);
+	assert_true(r.found);
+	assert_string_equal(r.ip, "192.0.2.9");
+}
+
+static void
 test_return_path(void **state)
 {
 	char out[300];
@@ -422,6 +436,7 @@ main(void)
 		cmocka_unit_test(test_received_ipv6_and_forms),
 		cmocka_unit_test(test_received_missing),
 		cmocka_unit_test(test_received_long),
+		cmocka_unit_test(test_received_backslash_at_end),
 		cmocka_unit_test(test_return_path),
 		cmocka_unit_test(test_clamd_reply),
 		cmocka_unit_test(test_rspamd_reply),
