@@ -1,9 +1,10 @@
 /*
  * account_route.h - the routing options of `account add|edit` (--multidrop,
  * --single, --domains, --envelope-header, --rule, --no-rules,
- * --postmaster), kept out of account.c: it lists ACCOUNT_ROUTE_OPTIONS in
- * its option table, hands those options to account_route_opt(), and calls
- * load / check / save / show around its own work.
+ * --postmaster, --reroute-unknown), kept out of account.c: it lists
+ * ACCOUNT_ROUTE_OPTIONS in its option table, hands those options to
+ * account_route_opt(), and calls load / check / save / show around its
+ * own work.
  */
 #ifndef MP_CLI_ACCOUNT_ROUTE_H
 #define MP_CLI_ACCOUNT_ROUTE_H
@@ -27,6 +28,7 @@ enum {
 	OPT_RULE,
 	OPT_NO_RULES,
 	OPT_POSTMASTER,
+	OPT_REROUTE_UNKNOWN,
 	OPT_ROUTE_LAST,
 };
 
@@ -37,7 +39,8 @@ enum {
 	{ "envelope-header", required_argument, NULL, OPT_ENVELOPE_HEADER }, \
 	{ "rule", required_argument, NULL, OPT_RULE }, \
 	{ "no-rules", no_argument, NULL, OPT_NO_RULES }, \
-	{ "postmaster", required_argument, NULL, OPT_POSTMASTER }
+	{ "postmaster", required_argument, NULL, OPT_POSTMASTER }, \
+	{ "reroute-unknown", required_argument, NULL, OPT_REROUTE_UNKNOWN }
 
 /* Is c one of ours? */
 #define ACCOUNT_ROUTE_OPT(c) ((c) >= OPT_ROUTE_FIRST && (c) < OPT_ROUTE_LAST)

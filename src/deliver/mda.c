@@ -557,6 +557,26 @@ mda_sync(struct target *t, struct err *err)
 	return 0;
 }
 
+/* The program the delivery would run for rcpt is executable. */
+static int
+mda_probe(struct target *t, const char *rcpt, struct err *err)
+{
+	struct mda *m = t->priv;
+	char **argv = NULL, *path;
+	int rc = 0;
+
+	if (mda_argv(m, rcpt, &argv, err) == -1) {
+		err_prefix(err, "mda");
+		return -1;
+	}
+	if ((path = mda_resolve(argv[0])) == NULL)
+		rc = err_set(err, ERR_PERM, "mda: %s: command not found or "
+		    "not executable", argv[0]);
+	free(path);
+	target_argv_free(&argv);
+	return rc;
+}
+
 static void
 mda_close(struct target *t)
 {
@@ -573,6 +593,7 @@ const struct target_ops target_mda_ops = {
 	.name = "mda",
 	.open = mda_open,
 	.deliver = mda_deliver,
+	.probe = mda_probe,
 	.sync = mda_sync,
 	.close = mda_close,
 };

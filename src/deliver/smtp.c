@@ -601,6 +601,81 @@ out:
 	return rc;
 }
 
+/*
+ * Does rcpt exist (target_probe)? MAIL FROM:<> (a bounce can never be
+ * refused for its sender), RCPT TO:<rcpt>, then RSET so nothing is sent;
+ * the reply to RCPT decides (RFC 5321 section 3.3: 550 no such user;
+ * RFC 2033: LMTP answers RCPT the same way). One command at a time:
+ * a probe is not worth pipelining.
+ */
+static int
+smtpt_probe(struct target *t, const char *rcpt, struct err *err)
+{
+	struct smtpt *st = t->priv;
+	struct smtp_mail_opts mo;
+	struct smtp_reply r;
+	char *why = NULL, step[SMTP_ADDR_MAX + 16];
+	int rc = -1;
+
+	if (smtp_addr_check(rcpt) == -1 || *rcpt == '\0')
+		return err_set(err, ERR_PERM, "invalid recipient address "
+		    "\"%.100s\"", rcpt);
+	if (smtpt_ready(t, st, err) == -1)
+		goto fail;
+	if (smtp_addr_8bit(rcpt) && !smtp_capa(st->smtp)->smtputf8)
+		return err_set(err, ERR_PERM, "%s does not offer SMTPUTF8 for "
+		    "\"%.100s\"", st->label, rcpt);
+	memset(&mo, 0, sizeof(mo));
+	mo.smtputf8 = smtp_addr_8bit(rcpt);
+	st->used = true;	/* an RSET is owed if we stop half-way */
+	if (smtp_send_mail(st->smtp, "", &mo) == -1) {
+		err_set(err, ERR_INTERNAL, "%s: cannot queue MAIL", st->label);
+		goto fail;
+	}
+	if (smtpt_reply(st, &r, err) == -1)
+		goto fail;
+	if (smtpt_class(r.code) != ERR_NONE) {
+		/* Says nothing about the recipient. */
+		why = smtpt_reason("MAIL FROM:<>", &r);
+		err_set(err, ERR_TEMP, "%s: %s", st->label, why);
+		goto rset;
+	}
+	if (smtp_send_rcpt(st->smtp, rcpt) == -1) {
+		err_set(err, ERR_INTERNAL, "%s: cannot queue RCPT", st->label);
+		goto fail;
+	}
+	if (smtpt_reply(st, &r, err) == -1)
+		goto fail;
+	(void)snprintf(step, sizeof(step), "RCPT TO:<%s>", rcpt);
+	if (smtpt_class(r.code) == ERR_NONE)
+		rc = 0;
+	else {
+		why = smtpt_reason(step, &r);
+		err_set(err, smtpt_class(r.code), "%s: %s", st->label, why);
+	}
+rset:
+	{
+		struct err e2 = { 0 };
+
+		if (smtp_send(st->smtp, SMTP_RSET, NULL) == 0 &&
+		    smtpt_reply(st, &r, &e2) == 0 && r.code == 250)
+			st->used = false;
+		else
+			smtpt_disconnect(st);
+		err_clear(&e2);
+	}
+	free(why);
+	return rc;
+fail:
+	free(why);
+	if (st->conn != NULL)
+		smtpt_disconnect(st);
+	/* A connection failure says nothing about the recipient. */
+	if (err != NULL && err->cls == ERR_PERM)
+		err->cls = ERR_TEMP;
+	return -1;
+}
+
 static int
 smtpt_open(struct target *t, struct err *err)
 {
@@ -658,6 +733,7 @@ const struct target_ops target_lmtp_ops = {
 	.name = "lmtp",
 	.open = smtpt_open,
 	.deliver_many = smtpt_deliver_many,
+	.probe = smtpt_probe,
 	.sync = smtpt_sync,
 	.close = smtpt_close,
 };
@@ -666,6 +742,7 @@ const struct target_ops target_smtp_ops = {
 	.name = "smtp",
 	.open = smtpt_open,
 	.deliver_many = smtpt_deliver_many,
+	.probe = smtpt_probe,
 	.sync = smtpt_sync,
 	.close = smtpt_close,
 };

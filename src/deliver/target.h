@@ -130,6 +130,18 @@ int target_deliver(struct target *, struct spool *, const char *rcpt,
 int target_deliver_many(struct target *, struct spool *,
     struct target_rcpt *rcpts, size_t n, const struct delivery *,
     struct err *);
+/*
+ * Does rcpt still exist at the target, as far as the target can tell
+ * without a message (`mailpull account check`)? 0: it does. -1 with
+ * ERR_PERM: gone (LMTP/SMTP: a 5xx to RCPT TO; Maildir: the expanded
+ * directory or its cur/new/tmp is missing, though a delivery would create
+ * it; MDA: the command's program is not an executable file). -1 with
+ * any other class: could not tell (a 4xx, a refused MAIL, the target
+ * down, permission denied). LMTP/SMTP: LHLO/EHLO (and STARTTLS) on the
+ * first probe, then MAIL FROM:<>, RCPT TO:<rcpt>, RSET each time on the
+ * target's one connection; QUIT at target_close().
+ */
+int target_probe(struct target *, const char *rcpt, struct err *);
 /* Free the reasons and reset the results (addr is the caller's). */
 void target_rcpts_clear(struct target_rcpt *rcpts, size_t n);
 /* Make every delivery since the last sync durable (Maildir: fsync each

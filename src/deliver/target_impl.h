@@ -35,6 +35,9 @@ struct target_ops {
 	int (*deliver_many)(struct target *, struct spool *,
 	    struct target_rcpt *, size_t, const struct delivery *,
 	    struct err *);
+	/* Same contract as target_probe(); NULL: target.c's own check by
+	 * kind (Maildir). */
+	int (*probe)(struct target *, const char *rcpt, struct err *);
 	/* Same contract as target_sync(). */
 	int (*sync)(struct target *, struct err *);
 	/* Release t->priv (may be NULL after a failed open). */

@@ -45,6 +45,7 @@ struct route {
 	char **single;		/* single mode: final recipients */
 	size_t nsingle;
 	GMimeParserOptions *popts;
+	bool no_reroute;	/* reroute-unknown no */
 };
 
 static const char *const fallback_headers[] = {
@@ -500,6 +501,7 @@ route_create(struct route **r_r, const struct route_config *cfg,
 	r = xcalloc(1, sizeof(*r));
 	r->account = xstrdup_lower(cfg->account);
 	r->multidrop = cfg->multidrop;
+	r->no_reroute = cfg->no_reroute_unknown;
 	if (cfg->local_domain != NULL && cfg->local_domain[0] != '\0')
 		r->local_domain = xstrdup_lower(cfg->local_domain);
 	else if ((at = strrchr(r->account, '@')) != NULL && at[1] != '\0')
@@ -654,6 +656,69 @@ bool
 route_multidrop(const struct route *r)
 {
 	return r->multidrop;
+}
+
+bool
+route_reroute_unknown(const struct route *r)
+{
+	return !r->no_reroute;
+}
+
+/* Append q (allocated, taken over) unless already there. */
+static void
+static_add(char ***v, size_t *n, char *q)
+{
+	if (strv_has(*v, *n, q)) {
+		free(q);
+		return;
+	}
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[(*n)++] = q;
+}
+
+void
+route_static_rcpts(const struct route *r, char ***v_r, size_t *n_r)
+{
+	char **v = NULL;
+	size_t n = 0, i, j;
+
+	if (!r->multidrop) {
+		for (i = 0; i < r->nsingle; i++)
+			static_add(&v, &n, xstrdup(r->single[i]));
+		*v_r = v;
+		*n_r = n;
+		return;
+	}
+	if (r->postmaster != NULL)
+		static_add(&v, &n, xstrdup(r->postmaster));
+	for (i = 0; i < r->nrules; i++) {
+		const struct rule_ent *re = &r->rules[i];
+
+		switch (re->r.dest) {
+		case ROUTE_DEST_ADDR:
+			static_add(&v, &n, qualify(re->r.dest_arg,
+			    r->local_domain));
+			break;
+		case ROUTE_DEST_GROUP:
+			for (j = 0; j < re->nmembers; j++)
+				static_add(&v, &n, xstrdup(re->members[j]));
+			break;
+		case ROUTE_DEST_POSTMASTER:
+			if (r->postmaster != NULL)
+				static_add(&v, &n, xstrdup(r->postmaster));
+			break;
+		default:
+			break;
+		}
+	}
+	*v_r = v;
+	*n_r = n;
+}
+
+void
+route_strv_free(char ***v, size_t n)
+{
+	strv_free(v, n);
 }
 
 static bool

@@ -105,6 +105,19 @@ const char *route_postmaster(const struct route *r);
  * local domain / the account's domain (single mode)? Case-insensitive. */
 bool route_accepted(const struct route *r, const char *addr);
 bool route_multidrop(const struct route *r);
+/* Re-route recipients the target refuses permanently to the postmaster
+ * (setting "reroute-unknown", per-account --reroute-unknown)? */
+bool route_reroute_unknown(const struct route *r);
+/*
+ * The local addresses the account's mail goes to whatever a message says
+ * (what `account check` probes): single mode, the expanded --deliver-to
+ * (groups too); catch-all, the postmaster and the rules' fixed
+ * destinations (addresses, group members, `postmaster`), not the
+ * recipients taken from headers. Qualified, distinct (case-insensitive),
+ * in order; *v_r allocated (free with route_strv_free), n may be 0.
+ */
+void route_static_rcpts(const struct route *r, char ***v_r, size_t *n_r);
+void route_strv_free(char ***v, size_t n);
 
 /*
  * Building a route without the store (route_open uses this; so do tests).
@@ -125,6 +138,7 @@ struct route_config {
 	route_group_fn group_get;	/* members (bare names allowed),
 					 * allocated; NULL: no groups */
 	void *group_arg;
+	bool no_reroute_unknown;	/* reroute-unknown no */
 };
 
 int route_create(struct route **r_r, const struct route_config *,

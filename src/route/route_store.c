@@ -6,6 +6,7 @@
 #include "common.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "route/route.h"
 #include "store/routing.h"
@@ -25,7 +26,7 @@ route_open(struct route **r_r, struct store *st, const struct account *a,
 {
 	struct route_config cfg = { 0 };
 	struct routing rt = { 0 };
-	char *pm = NULL, *ld = NULL;
+	char *pm = NULL, *ld = NULL, *rr = NULL;
 	int rc = -1;
 
 	*r_r = NULL;
@@ -43,9 +44,18 @@ route_open(struct route **r_r, struct store *st, const struct account *a,
 	cfg.local_domain = ld;
 	cfg.group_get = group_from_store;
 	cfg.group_arg = st;
+	/* reroute-unknown: the account's choice, else the setting (yes) */
+	if (rt.reroute_unknown == ROUTING_REROUTE_DEFAULT) {
+		if (store_setting_get(st, "reroute-unknown", &rr, e) == -1)
+			goto out;
+		cfg.no_reroute_unknown = rr != NULL && strcmp(rr, "no") == 0;
+	} else
+		cfg.no_reroute_unknown =
+		    rt.reroute_unknown == ROUTING_REROUTE_NO;
 	if ((rc = route_create(r_r, &cfg, e)) == -1)
 		err_prefix(e, "routing of %s", a->id);
 out:
+	free(rr);
 	free(pm);
 	free(ld);
 	routing_clear(&rt);

@@ -87,5 +87,10 @@ int64_t sched_backoff(enum err_class cls, int failures, int64_t ival);
 int64_t sched_jitter(int64_t v, int pct, uint32_t rnd);
 /* Offset (ms) of the first check of account i of n after start. */
 int64_t sched_start_offset(size_t n, int64_t ival, uint32_t rnd);
+/* Is an account's recipient check (fetch/check.h) due after its pass?
+ * Yes when never checked (checked_at 0), SCHED_CHECK_EVERY seconds or
+ * more after the last one, or when the clock went back past it. */
+#define SCHED_CHECK_EVERY	86400
+bool sched_check_due(int64_t checked_at, int64_t now);
 
 #endif

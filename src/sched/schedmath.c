@@ -55,3 +55,10 @@ sched_start_offset(size_t n, int64_t ival, uint32_t rnd)
 	window = MP_MIN(window, ival * 1000);
 	return (int64_t)(rnd % (uint64_t)window);
 }
+
+bool
+sched_check_due(int64_t checked_at, int64_t now)
+{
+	return checked_at <= 0 || now < checked_at ||
+	    now - checked_at >= SCHED_CHECK_EVERY;
+}

@@ -24,15 +24,17 @@ static const char sql_group_list[] =
     "SELECT name FROM groups ORDER BY name COLLATE BINARY";
 static const char sql_group_delete[] = "DELETE FROM groups WHERE name = ?1";
 static const char sql_routing_get[] =
-    "SELECT multidrop, domains, envelope_headers, rules, postmaster "
-    "FROM account_routing WHERE account = ?1";
+    "SELECT multidrop, domains, envelope_headers, rules, postmaster, "
+    "reroute_unknown FROM account_routing WHERE account = ?1";
 static const char sql_routing_set[] =
     "INSERT INTO account_routing (account, multidrop, domains, "
-    "envelope_headers, rules, postmaster) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "envelope_headers, rules, postmaster, reroute_unknown) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
     "ON CONFLICT (account) DO UPDATE SET multidrop = excluded.multidrop, "
     "domains = excluded.domains, envelope_headers = "
     "excluded.envelope_headers, rules = excluded.rules, "
-    "postmaster = excluded.postmaster";
+    "postmaster = excluded.postmaster, "
+    "reroute_unknown = excluded.reroute_unknown";
 
 /* Members joined one per line; NULL when a member holds a line break. */
 static char *
@@ -207,6 +209,33 @@ store_group_delete(struct store *st, const char *name, struct err *e)
 	return store_change_bump(st, e);
 }
 
+static const char *const reroute_names[] = {
+	[ROUTING_REROUTE_DEFAULT] = "default",
+	[ROUTING_REROUTE_YES] = "yes",
+	[ROUTING_REROUTE_NO] = "no",
+};
+
+const char *
+routing_reroute_name(enum routing_reroute v)
+{
+	if ((size_t)v >= MP_ARRAY_LEN(reroute_names))
+		return "default";
+	return reroute_names[v];
+}
+
+int
+routing_reroute_parse(const char *s, enum routing_reroute *v_r)
+{
+	size_t i;
+
+	for (i = 0; i < MP_ARRAY_LEN(reroute_names); i++)
+		if (strcmp(s, reroute_names[i]) == 0) {
+			*v_r = (enum routing_reroute)i;
+			return 0;
+		}
+	return -1;
+}
+
 void
 routing_clear(struct routing *r)
 {
@@ -222,6 +251,7 @@ store_routing_get(struct store *st, const char *acct, struct routing *r,
     struct err *e)
 {
 	sqlite3_stmt *s;
+	char *v;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -238,6 +268,11 @@ store_routing_get(struct store *st, const char *acct, struct routing *r,
 		r->envelope_headers = col_text(s, 2);
 		r->rules = col_text(s, 3);
 		r->postmaster = col_text(s, 4);
+		v = col_text(s, 5);
+		if (v == NULL || routing_reroute_parse(v,
+		    &r->reroute_unknown) == -1)
+			r->reroute_unknown = ROUTING_REROUTE_DEFAULT;
+		free(v);
 	} else if (rc != SQLITE_DONE) {
 		db_fail(st, e, "reading routing of %s", acct);
 		stmt_done(s);
@@ -262,6 +297,8 @@ store_routing_set(struct store *st, const char *acct,
 	rc |= bind_text(s, 4, r->envelope_headers);
 	rc |= bind_text(s, 5, r->rules);
 	rc |= bind_text(s, 6, r->postmaster);
+	rc |= bind_text(s, 7, r->reroute_unknown == ROUTING_REROUTE_DEFAULT ?
+	    NULL : routing_reroute_name(r->reroute_unknown));
 	if (rc != SQLITE_OK) {
 		stmt_done(s);
 		return db_fail(st, e, "writing routing of %s", acct);

@@ -38,6 +38,15 @@ int store_group_list(struct store *, char ***names_r, size_t *n_r,
     struct err *);
 int store_group_delete(struct store *, const char *name, struct err *);
 
+/* Per-account override of the "reroute-unknown" setting: a recipient the
+ * target refuses permanently (550 user unknown) goes to the postmaster
+ * (yes) or the message is parked (no). */
+enum routing_reroute {
+	ROUTING_REROUTE_DEFAULT = 0,	/* the global setting (default yes) */
+	ROUTING_REROUTE_YES,
+	ROUTING_REROUTE_NO,
+};
+
 /* Per-account routing configuration. NULL strings: not set. */
 struct routing {
 	bool multidrop;		/* catch-all mode */
@@ -45,7 +54,12 @@ struct routing {
 	char *envelope_headers;	/* one per line; NULL: the default list */
 	char *rules;		/* one "PATTERN > DEST" per line, in order */
 	char *postmaster;	/* NULL: the global "postmaster" setting */
+	enum routing_reroute reroute_unknown;
 };
+
+/* "default", "yes", "no" and back; -1 for another word. */
+const char *routing_reroute_name(enum routing_reroute);
+int routing_reroute_parse(const char *, enum routing_reroute *);
 
 void routing_clear(struct routing *);
 /* Fills *r; an account without a row gets single mode and NULLs. */

@@ -78,6 +78,16 @@ check_duration(const char *v, const char **why)
 }
 
 static char *
+check_yesno(const char *v, const char **why)
+{
+	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
+		*why = "expected yes or no";
+		return NULL;
+	}
+	return xstrdup(v);
+}
+
+static char *
 check_count(const char *v, const char **why)
 {
 	long long n = strnum(v, 1, 100000, why);
@@ -173,6 +183,9 @@ const struct settings_key settings_keys[] = {
 	    "local address that gets mail no rule routes" },
 	{ "local-domain", check_domain,
 	    "domain that qualifies bare local names" },
+	{ "reroute-unknown", check_yesno,
+	    "yes (default): a recipient the target refuses permanently "
+	    "goes to the postmaster; no: the message is parked" },
 	{ "interval", check_duration,
 	    "serve: time between checks of an account (s, m, h; default 5m)" },
 	{ "max-passes", check_count,

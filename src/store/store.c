@@ -91,6 +91,23 @@ static const char *const store_ext_schemas[] = {
 	"DEFAULT 0, state TEXT, reason TEXT, authorized_at INTEGER)",
 	"CREATE TABLE IF NOT EXISTS oauth_provider_secrets (provider TEXT "
 	"PRIMARY KEY, secret BLOB NOT NULL)",
+	/* checks.c */
+	"CREATE TABLE IF NOT EXISTS account_checks (account TEXT PRIMARY KEY "
+	"REFERENCES accounts(id) ON DELETE CASCADE, checked_at INTEGER NOT NULL "
+	"DEFAULT 0, gone TEXT, unknown TEXT, detail TEXT)",
+};
+
+/*
+ * Columns added to the tables above after they first shipped: added with
+ * ALTER TABLE when missing (SQLite has no ADD COLUMN IF NOT EXISTS).
+ */
+static const struct {
+	const char *table;
+	const char *column;
+	const char *decl;
+} store_ext_columns[] = {
+	/* routing.c: NULL default, 'yes', 'no' */
+	{ "account_routing", "reroute_unknown", "TEXT" },
 };
 
 #define STORE_DB_FILE		"mailpull.db"
@@ -436,6 +453,48 @@ store_exec(struct store *st, const char *sql, const char *what,
 	return 0;
 }
 
+/* 1: table has column, 0: not, -1: error. */
+static int
+store_column_has(struct store *st, const char *table, const char *column)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info(?1) "
+	    "WHERE name = ?2", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = bind_text(s, 1, table);
+	rc |= bind_text(s, 2, column);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Add table.column when it is missing (names from store_ext_columns[]). */
+static int
+store_column_ensure(struct store *st, const char *table, const char *column,
+    const char *decl, struct err *e)
+{
+	char sql[256];
+	int rc;
+
+	if ((rc = store_column_has(st, table, column)) == 1)
+		return 0;
+	if (rc == -1)
+		return db_fail(st, e, "reading the columns of %s", table);
+	rc = snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s",
+	    table, column, decl);
+	if (rc < 0 || (size_t)rc >= sizeof(sql))
+		return err_set(e, ERR_INTERNAL, "store: column %s too long",
+		    column);
+	/* Another process may have added it meanwhile. */
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
+	    store_column_has(st, table, column) != 1)
+		return db_fail(st, e, "adding column %s.%s", table, column);
+	return 0;
+}
+
 static int
 store_user_version(struct store *st, int *v_r, struct err *e)
 {
@@ -550,6 +609,11 @@ store_open(struct store **st_r, const char *state_dir, struct err *e)
 		goto fail;
 	for (i = 0; i < MP_ARRAY_LEN(store_ext_schemas); i++)
 		if (store_exec(st, store_ext_schemas[i], "creating tables",
+		    e) == -1)
+			goto fail;
+	for (i = 0; i < MP_ARRAY_LEN(store_ext_columns); i++)
+		if (store_column_ensure(st, store_ext_columns[i].table,
+		    store_ext_columns[i].column, store_ext_columns[i].decl,
 		    e) == -1)
 			goto fail;
 	free(path);

@@ -105,6 +105,20 @@ test_start_spread(void **state)
 	assert_true(sched_start_offset(1000000, 60, 0xffffffffu) < 60000);
 }
 
+static void
+test_check_due_daily(void **state)
+{
+	int64_t t = 1700000000;
+
+	(void)state;
+	assert_true(sched_check_due(0, t));		/* never checked */
+	assert_false(sched_check_due(t, t));
+	assert_false(sched_check_due(t - SCHED_CHECK_EVERY + 1, t));
+	assert_true(sched_check_due(t - SCHED_CHECK_EVERY, t));
+	assert_true(sched_check_due(t - 10 * SCHED_CHECK_EVERY, t));
+	assert_true(sched_check_due(t + 3600, t));	/* clock went back */
+}
+
 int
 main(void)
 {
@@ -114,6 +128,7 @@ main(void)
 		cmocka_unit_test(test_backoff_temp_at_least_interval),
 		cmocka_unit_test(test_jitter_bounds),
 		cmocka_unit_test(test_start_spread),
+		cmocka_unit_test(test_check_due_daily),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
