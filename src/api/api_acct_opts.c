@@ -14,6 +14,7 @@
 #include "api/api_impl.h"
 #include "route/route.h"
 #include "store/account_valid.h"
+#include "store/checks.h"
 #include "store/settings.h"
 #include "store/status.h"
 #include "util/log.h"
@@ -442,6 +443,30 @@ acct_ext_json(struct store *st, const struct account *a, json_t *j)
 	} else
 		json_object_set_new(j, "oauth2_token", json_null());
 	acct_ext_clear(&x);
+
+	/* the last recipient check (`account check`, daily in serve): the
+	 * same warning as `account list --json` */
+	{
+		struct account_check c = { 0 };
+		struct buf w;
+		const char *p;
+
+		buf_init(&w, 8192);
+		if (store_check_get(st, a->id, &c, NULL) == 0 &&
+		    c.gone != NULL) {
+			(void)buf_adds(&w, "local recipient gone at the "
+			    "target: ");
+			for (p = c.gone; *p != '\0'; p++)
+				(void)buf_add(&w, *p == '\n' ? ", " : p,
+				    *p == '\n' ? 2 : 1);
+		}
+		json_object_set_new(j, "recipient_warning", w.len > 0 ?
+		    json_stringn(w.data, w.len) : json_null());
+		json_object_set_new(j, "recipient_checked", opt_time(
+		    c.checked_at));
+		account_check_clear(&c);
+		buf_free(&w);
+	}
 
 	/* the daemon's view (serve writes it after each pass) */
 	s = json_object_get(j, "status");

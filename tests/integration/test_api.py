@@ -514,3 +514,71 @@ def test_api_through_serve(ctx):
                 and not ln.startswith("mailpull_api_")]) > 0, m
     res = srv.stop()
     assert res.code == 0, res
+
+
+def test_api_groups_and_options(ctx):
+    """Groups with the domain-admin scope; the routing, schedule, filter
+    and OAuth2 options; the CLI's messages for the same bad values."""
+    mp, srv, pw = _setup(ctx)
+    add_user(mp, "da", "domain-admin", "da-password-1", domains="a.example")
+    c = srv.client()
+    c.login("admin", pw)
+    G = "/api/v1/groups"
+    assert c.post(G, {"name": "sales", "members": ["x@a.example",
+                                                    "y@a.example"]}).status == 201
+    assert c.post(G, {"name": "mixed", "members": ["x@a.example",
+                                                    "z@b.example"]}).status == 201
+    assert c.post(G, {"name": "sales", "members": ["q@a.example"]}).status == 409
+    r = c.post(G, {"name": "bad", "members": ["@sales"]})
+    assert r.status == 400 and "members" in r.json["fields"], r
+    d = srv.client()
+    d.login("da", "da-password-1")
+    assert [g["name"] for g in d.get(G).json] == ["sales"]
+    assert d.get(G + "/mixed").status == 404
+    r = d.put(G + "/sales", {"members": ["x@a.example", "out@b.example"]})
+    assert r.status == 403, r
+    assert d.put(G + "/sales", {"members": ["w@a.example"]}).status == 200
+    # every option, as the CLI names them
+    body = account_body("opt@remote.example", deliver_to=["@sales"],
+                        multidrop=True, domains=["a.example"],
+                        envelope_headers=["X-Original-To"],
+                        rules=["*@a.example > @sales"],
+                        postmaster="pm@a.example", interval="10m",
+                        idle=False, spam_check=True, virus_check=True,
+                        spam_action="quarantine", scanner_down="pass",
+                        provider_host="mx.remote.example")
+    r = d.post(ACC, body)
+    assert r.status == 201, r
+    a = r.json
+    assert (a["multidrop"], a["domains"], a["envelope_headers"], a["rules"],
+            a["postmaster"], a["interval"], a["spam_check"],
+            a["spam_action"], a["scanner_down"], a["provider_host"],
+            a["auth"]) == (True, ["a.example"], ["X-Original-To"],
+                           ["*@a.example > @sales"], "pm@a.example", 600,
+                           True, "quarantine", "pass", "mx.remote.example",
+                           "password"), a
+    assert "recipient_warning" in a and "state" in a["status"], a
+    # a domain admin cannot widen a catch-all beyond their domains
+    r = d.request("PATCH", ACC + "/opt@remote.example",
+                  {"domains": ["a.example", "b.example"]})
+    assert r.status == 403, r
+    # the group is in use
+    assert c.delete(G + "/sales").status == 409
+    # OAuth2: no password needed; the token state is read-only
+    r = c.post(ACC, {"id": "oa@remote.example", "protocol": "imap",
+                     "host": "203.0.113.9", "user": "oa", "auth": "oauth2",
+                     "oauth2_provider": "microsoft",
+                     "oauth2_tenant": "contoso.onmicrosoft.com"})
+    assert r.status == 201, r
+    assert r.json["oauth2_token"]["state"] == "none", r
+    assert "mailpull account authorize oa@remote.example" in \
+        r.json["oauth2_token"]["authorize"]
+    # the same bad value, the same message from the CLI and the API
+    for field, opt, bad in (("domains", "--domains", "bad domain"),
+                            ("rules", "--rule", "sales > alice"),
+                            ("spam_action", "--spam-action", "burn")):
+        r = c.request("PATCH", ACC + "/opt@remote.example", {field: bad})
+        assert r.status == 400, r
+        msg = r.json["fields"][field]
+        cli = mp.run(["account", "edit", "opt@remote.example", opt, bad])
+        assert cli.code == 2 and msg in cli.stderr, (msg, cli)
