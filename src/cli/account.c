@@ -22,6 +22,7 @@
 
 #include "deliver/target.h"
 #include "fetch/pass.h"
+#include "store/account_valid.h"
 #include "store/status.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -30,6 +31,7 @@
 #include "util/strnum.h"
 #include "util/xmalloc.h"
 
+#include "cli/account_check.h"
 #include "cli/account_oauth.h"
 #include "cli/account_route.h"
 #include "cli/account_filter.h"
@@ -45,6 +47,7 @@ static const char usage_account[] =
 "         [--deliver-to LOCAL[,LOCAL...]|@GROUP] [--target URI]\n"
 "         [--multidrop --domains D[,D...] [--envelope-header NAME]...\n"
 "         [--rule 'PATTERN > DEST']... [--postmaster LOCAL]]\n"
+"         [--reroute-unknown yes|no|default]\n"
 "         [--delete | --keep | --keep-days N] [--max-per-pass N]\n"
 "         [--timeout SECONDS] [--folder NAME]... [--only-unseen]\n"
 "         [--mark-seen] [--disabled]\n"
@@ -53,6 +56,7 @@ ACCOUNT_OAUTH_USAGE
 "       mailpull account list [--json] | show ID | delete ID |\n"
 "         enable ID | disable ID\n"
 "       mailpull account authorize ID [--device] [--no-browser]\n"
+"       mailpull account check [ID...]\n"
 "\n"
 "  --protocol P       pop3 or imap\n"
 "  --host HOST        server host name or address\n"
@@ -85,6 +89,10 @@ ACCOUNT_OAUTH_USAGE
 "                     themselves; mail for nobody accepted: the postmaster\n"
 "  --postmaster L     this account's postmaster (default: the postmaster\n"
 "                     setting; '' resets)\n"
+"  --reroute-unknown V  yes: a recipient the target refuses permanently\n"
+"                     (550 user unknown) goes to the postmaster; no: the\n"
+"                     message is parked; default: the reroute-unknown\n"
+"                     setting (yes)\n"
 "  --target URI       maildir:PATH (with %u local part, %d domain, %a\n"
 "                     address), lmtp:HOST:PORT, lmtp:unix:PATH,\n"
 "                     smtp:HOST:PORT, mda:COMMAND\n"
@@ -240,40 +248,31 @@ static const struct option account_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Numbers and their ranges come from the shared field rules
+ * (store/account_valid.h), as every other option's checks do. */
 static long long
-num_opt(const char *name, const char *v, long long min, long long max)
+num_opt(const char *name, const char *field, const char *v)
 {
 	const char *errstr;
-	long long n = strnum(v, min, max, &errstr);
+	long long min = 0, max = 0, n;
 
+	cli_account_field(name, field, v);
+	if (account_valid_range(field, &min, &max) == -1)
+		fatalx("account: %s is not a numeric field", field);
+	n = strnum(v, min, max, &errstr);
 	if (errstr != NULL)
-		usage_error("account", "--%s %s: %s (expected %lld..%lld)",
-		    name, v, errstr, min, max);
+		usage_error("account", "--%s: %s", name, errstr);
 	return n;
-}
-
-static bool
-valid_text(const char *s, size_t max, bool allow_space)
-{
-	const unsigned char *p;
-
-	if (s[0] == '\0' || strlen(s) > max)
-		return false;
-	for (p = (const unsigned char *)s; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f || (!allow_space && *p == ' '))
-			return false;
-	return true;
 }
 
 static void
 check_id(const char *id)
 {
-	const char *at = strrchr(id, '@');
+	char buf[ACCOUNT_VALID_MSG_MAX];
+	const char *why = account_valid_field("id", id, buf, sizeof(buf));
 
-	if (!valid_text(id, 254, false) || at == NULL || at == id ||
-	    at[1] == '\0')
-		usage_error("account", "invalid account ID '%s': expected an "
-		    "email address such as alice@example.org", id);
+	if (why != NULL)
+		usage_error("account", "invalid account ID '%s': %s", id, why);
 }
 
 static void
@@ -292,12 +291,12 @@ interval_opt(const char *v)
 	const char *errstr;
 	long long n;
 
+	cli_account_field("interval", "interval", v);
 	if (strcmp(v, "default") == 0 || strcmp(v, "0") == 0)
 		return 0;
 	n = strnum_duration(v, 10, 7 * 86400, &errstr);
 	if (errstr != NULL)
-		usage_error("account", "--interval %s: %s (expected 10s..7d, "
-		    "or default)", v, errstr);
+		usage_error("account", "--interval: %s", errstr);
 	return (int)n;
 }
 
@@ -321,25 +320,21 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 	while ((c = getopt_long(argc, argv, ":", account_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_PROTOCOL:
-			if (account_proto_parse(optarg, &a->proto) == -1)
-				usage_error("account", "--protocol %s: "
-				    "expected pop3 or imap", optarg);
+			cli_account_field("protocol", "protocol", optarg);
+			(void)account_proto_parse(optarg, &a->proto);
 			*proto_set_r = true;
 			break;
 		case OPT_HOST:
-			if (!valid_text(optarg, 253, false))
-				usage_error("account", "--host: invalid host "
-				    "name '%s'", optarg);
+			cli_account_field("host", "host", optarg);
 			set_str(&a->host, optarg);
 			*host_set_r = true;
 			break;
 		case OPT_PORT:
-			a->port = (int)num_opt("port", optarg, 1, 65535);
+			a->port = (int)num_opt("port", "port", optarg);
 			break;
 		case OPT_SECURITY:
-			if (account_security_parse(optarg, &a->security) == -1)
-				usage_error("account", "--security %s: "
-				    "expected tls, starttls or none", optarg);
+			cli_account_field("security", "security", optarg);
+			(void)account_security_parse(optarg, &a->security);
 			break;
 		case OPT_NO_VERIFY:
 			a->verify = false;
@@ -348,17 +343,15 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 			a->verify = true;
 			break;
 		case OPT_CA_FILE:
-			if ((real = realpath(optarg, NULL)) == NULL ||
-			    access(real, R_OK) == -1)
+			cli_account_field("ca-file", "ca_file", optarg);
+			if ((real = realpath(optarg, NULL)) == NULL)
 				usage_error("account", "--ca-file %s: %s",
 				    optarg, strerror(errno));
 			set_str(&a->ca_file, real);
 			free(real);
 			break;
 		case OPT_USER:
-			if (!valid_text(optarg, 512, true))
-				usage_error("account", "--user: invalid user "
-				    "name");
+			cli_account_field("user", "user", optarg);
 			set_str(&a->user, optarg);
 			*user_set_r = true;
 			break;
@@ -398,19 +391,11 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 				pw_stdin = true;
 			break;
 		case OPT_DELIVER_TO:
-			if (!valid_text(optarg, 4096, true))
-				usage_error("account", "--deliver-to: invalid "
-				    "list");
+			cli_account_field("deliver-to", "deliver_to", optarg);
 			set_str(&a->deliver_to, optarg);
 			break;
 		case OPT_TARGET: {
-			struct target_uri u;
-			struct err e = { 0 };
-
-			if (target_uri_parse(optarg, &u, &e) == -1)
-				usage_error("account", "--target: %s",
-				    err_msg(&e));
-			target_uri_clear(&u);
+			cli_account_field("target", "target", optarg);
 			set_str(&a->target, optarg);
 			break;
 		}
@@ -422,15 +407,15 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 			break;
 		case OPT_KEEP_DAYS:
 			a->policy = POLICY_KEEP_DAYS;
-			a->keep_days = (int)num_opt("keep-days", optarg, 0,
-			    36500);
+			a->keep_days = (int)num_opt("keep-days", "keep_days",
+			    optarg);
 			break;
 		case OPT_MAX_PER_PASS:
-			a->max_per_pass = (int)num_opt("max-per-pass", optarg,
-			    0, 10000000);
+			a->max_per_pass = (int)num_opt("max-per-pass",
+			    "max_per_pass", optarg);
 			break;
 		case OPT_TIMEOUT:
-			a->timeout = (int)num_opt("timeout", optarg, 1, 3600);
+			a->timeout = (int)num_opt("timeout", "timeout", optarg);
 			break;
 		case OPT_FOLDER:
 			if (!folders_reset) {
@@ -445,9 +430,7 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 				usage_error("account", "too many --folder "
 				    "options (at most %d)",
 				    ACCT_MAX_FOLDERS - 1);
-			if (!valid_text(optarg, 1000, true))
-				usage_error("account", "--folder: invalid "
-				    "folder name");
+			cli_account_field("folder", "folder", optarg);
 			a->folders[nf++] = xstrdup(optarg);
 			a->folders[nf] = NULL;
 			break;
@@ -737,6 +720,7 @@ cmd_account_list(int argc, char **argv)
 			fputs(", \"deliver_to\": ", stdout);
 			json_str(stdout, a->deliver_to);
 			account_route_json(st, a, stdout);
+			account_check_json(st, a->id, stdout);
 			account_oauth_json(st, a, stdout);
 			fputs(", \"target\": ", stdout);
 			json_str(stdout, a->target);
@@ -803,6 +787,8 @@ cmd_account_list(int argc, char **argv)
 			    a, status_state_name(sst)),
 			    last_run(st, a->id, lr, sizeof(lr)));
 		}
+		for (i = 0; i < n; i++)
+			account_check_list_line(st, list[i].id, stdout);
 	}
 	store_account_list_free(&list, n);
 	store_close(&st);
@@ -843,6 +829,7 @@ cmd_account_show(const char *id)
 	printf("deliver-to:   %s\n", a.deliver_to != NULL ? a.deliver_to :
 	    a.id);
 	account_route_show(st, &a, stdout);
+	account_check_show(st, a.id, stdout);
 	if (a.target != NULL)
 		printf("target:       %s\n", a.target);
 	else
@@ -912,6 +899,8 @@ cmd_account(int argc, char **argv)
 		return cmd_account_list(argc - 1, argv + 1);
 	if (strcmp(sub, "authorize") == 0)
 		return cmd_account_authorize(argc - 1, argv + 1);
+	if (strcmp(sub, "check") == 0)
+		return cmd_account_check(argc - 1, argv + 1);
 	if (strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0 ||
 	    strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0) {
 		if (argc == 3 && strcmp(argv[2], "--help") == 0) {

@@ -64,6 +64,7 @@ domains_opt(const char *arg)
 	struct buf b;
 	char *copy, *p, *q;
 
+	cli_account_field("domains", "domains", arg);
 	buf_init(&b, 64 * 1024);
 	copy = xstrdup(arg);
 	for (p = copy; p != NULL; p = q) {
@@ -93,8 +94,6 @@ domains_opt(const char *arg)
 void
 account_route_opt(int c, const char *arg)
 {
-	struct err e = { 0 };
-	struct route_rule rule;
 	size_t n;
 
 	switch (c) {
@@ -108,15 +107,11 @@ account_route_opt(int c, const char *arg)
 		domains_opt(arg);
 		break;
 	case OPT_ENVELOPE_HEADER:
-		if (route_header_name_check(arg, &e) == -1)
-			usage_error("account", "--envelope-header: %s",
-			    err_msg(&e));
+		cli_account_field("envelope-header", "envelope_header", arg);
 		list_add(&cur.envelope_headers, &env_reset, arg);
 		break;
 	case OPT_RULE:
-		if (route_rule_parse(arg, &rule, &e) == -1)
-			usage_error("account", "--rule: %s", err_msg(&e));
-		route_rule_clear(&rule);
+		cli_account_field("rule", "rule", arg);
 		{
 			/* stored trimmed, one per line */
 			char *t = xstrdup(arg);
@@ -138,15 +133,18 @@ account_route_opt(int c, const char *arg)
 			xfree(&cur.postmaster);
 			break;
 		}
-		if (route_local_check(arg, &e) == -1)
-			usage_error("account", "--postmaster: %s", err_msg(&e));
+		cli_account_field("postmaster", "postmaster", arg);
 		free(cur.postmaster);
 		cur.postmaster = xstrdup(arg);
+		break;
+	case OPT_REROUTE_UNKNOWN:
+		if (routing_reroute_parse(arg, &cur.reroute_unknown) == -1)
+			usage_error("account", "--reroute-unknown %s: expected "
+			    "yes, no or default", arg);
 		break;
 	default:
 		usage_error("account", "internal: unknown routing option");
 	}
-	err_clear(&e);
 }
 
 static int
@@ -290,6 +288,9 @@ account_route_show(struct store *st, const struct account *a, FILE *f)
 	else if (rt.multidrop)
 		fprintf(f, "postmaster:   %s\n", pm != NULL ? pm :
 		    "NONE (mailpull config set postmaster LOCAL)");
+	if (rt.reroute_unknown != ROUTING_REROUTE_DEFAULT)
+		fprintf(f, "reroute-unknown: %s\n",
+		    routing_reroute_name(rt.reroute_unknown));
 	free(pm);
 	routing_clear(&rt);
 }
@@ -336,5 +337,7 @@ account_route_json(struct store *st, const struct account *a, FILE *f)
 	json_list(f, rt.rules != NULL ? rt.rules : "");
 	fputs(", \"postmaster\": ", f);
 	json_str(f, rt.postmaster);
+	fputs(", \"reroute_unknown\": ", f);
+	json_str(f, routing_reroute_name(rt.reroute_unknown));
 	routing_clear(&rt);
 }

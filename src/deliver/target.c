@@ -1,5 +1,8 @@
 #include "common.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,97 +454,258 @@ target_token_clean(char *dst, size_t dstsz, const char *s)
 	dst[n] = '\0';
 }
 
+/*
+ * The Received: field is formatted for every message, so it is built with
+ * memcpy into a bounded stack buffer, not with the snprintf family (that
+ * was 10 % of a small-message pass). Its first line ("Received: from S by
+ * H with P (mailpull V)") and the cleaned account token depend only on
+ * the pass, so they are kept per thread (the daemon runs passes in
+ * threads) and reused while the raw inputs are the same; per message only
+ * the recipient, the id and the date are cleaned and placed.
+ */
+
+/* Longest Received: field: six tokens of TARGET_TOKEN_MAX, the date, the
+ * fixed words and a fold before each of about 16 words. */
+#define TARGET_RECV_MAX		(6 * (TARGET_TOKEN_MAX + 4) + 256)
+/* Longest raw input that is cached; longer ones are cleaned each time. */
+#define TARGET_RECV_KEY_MAX	256
+
 struct target_fold {
-	struct buf *b;
+	char *p;
+	size_t len;
+	size_t cap;
 	size_t col;
 	int r;
 };
 
-/* Append a token, folding with LF TAB before it when the line would
- * reach 78 columns (a tab counted as 8) or when brk asks for it. */
+/* Append a token of n bytes, folding with LF TAB before it when the line
+ * would reach 78 columns (a tab counted as 8) or when brk asks for it. */
 static void
-target_fold_add(struct target_fold *f, const char *w, bool brk)
+target_fold_addn(struct target_fold *f, const char *w, size_t n, bool brk)
 {
-	size_t n = strlen(w);
+	bool fold;
 
 	if (f->r == -1)
 		return;
-	if (f->col > 0 && (brk || f->col + 1 + n > TARGET_FOLD_COLS)) {
-		f->r = buf_add(f->b, "\n\t", 2);
+	fold = f->col > 0 && (brk || f->col + 1 + n > TARGET_FOLD_COLS);
+	if (f->len + 2 + n > f->cap) {
+		f->r = -1;
+		return;
+	}
+	if (fold) {
+		f->p[f->len++] = '\n';
+		f->p[f->len++] = '\t';
 		f->col = 8;
 	} else if (f->col > 0) {
-		f->r = buf_add(f->b, " ", 1);
+		f->p[f->len++] = ' ';
 		f->col++;
 	}
-	if (f->r == 0)
-		f->r = buf_add(f->b, w, n);
+	memcpy(f->p + f->len, w, n);
+	f->len += n;
 	f->col += n;
+}
+
+#define target_fold_lit(f, lit, brk) \
+	target_fold_addn((f), (lit), sizeof(lit) - 1, (brk))
+
+/* Clean s into dst (see target_token_clean) between pre and post (each
+ * "" or one character); returns the length. dst holds
+ * TARGET_TOKEN_MAX + 3 bytes. */
+static size_t
+target_token_wrap(char *dst, char pre, const char *s, char post)
+{
+	size_t n = 0;
+
+	if (pre != '\0')
+		dst[n++] = pre;
+	target_token_clean(dst + n, TARGET_TOKEN_MAX + 1, s);
+	n += strlen(dst + n);
+	if (post != '\0')
+		dst[n++] = post;
+	dst[n] = '\0';
+	return n;
+}
+
+struct target_recv_cache {
+	bool valid;
+	/* the raw inputs (NULL as "unknown", which cleans the same) */
+	char server[TARGET_RECV_KEY_MAX];
+	char host[TARGET_RECV_KEY_MAX];
+	char proto[TARGET_RECV_KEY_MAX];
+	char account[TARGET_RECV_KEY_MAX];
+	/* "Received: from ... (mailpull V)" as folded, and its last column */
+	char prefix[3 * (TARGET_TOKEN_MAX + 4) + 256];
+	size_t prefix_len;
+	size_t prefix_col;
+	/* the cleaned account followed by ',' */
+	char acct[TARGET_TOKEN_MAX + 3];
+	size_t acct_len;
+};
+
+static __thread struct target_recv_cache target_recv_tls;
+
+static bool
+target_recv_key_ok(const char *s)
+{
+	return strlen(s) < TARGET_RECV_KEY_MAX;
+}
+
+static int
+target_recv_prefix(struct target_recv_cache *rc, const char *server,
+    const char *host, const char *proto, const char *account)
+{
+	struct target_fold f = { rc->prefix, 0, sizeof(rc->prefix), 0, 0 };
+	char tok[TARGET_TOKEN_MAX + 3];
+	size_t n;
+
+	rc->valid = false;
+	target_fold_lit(&f, "Received:", false);
+	target_fold_lit(&f, "from", false);
+	n = target_token_wrap(tok, '\0', server, '\0');
+	target_fold_addn(&f, tok, n, false);
+	target_fold_lit(&f, "by", false);
+	n = target_token_wrap(tok, '\0', host, '\0');
+	target_fold_addn(&f, tok, n, false);
+	target_fold_lit(&f, "with", false);
+	n = target_token_wrap(tok, '\0', proto, '\0');
+	target_fold_addn(&f, tok, n, false);
+	target_fold_lit(&f, "(" MAILPULL_NAME, false);
+	target_fold_lit(&f, MAILPULL_VERSION ")", false);
+	if (f.r == -1)
+		return -1;
+	rc->prefix_len = f.len;
+	rc->prefix_col = f.col;
+	rc->acct_len = target_token_wrap(rc->acct, '\0', account, ',');
+	return 0;
+}
+
+static char *
+target_put2(char *p, unsigned v)
+{
+	*p++ = (char)('0' + v / 10 % 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
+/* "Tue, 01 Jul 2003 10:52:37 +0000": fixed width (two-digit day,
+ * four-digit year), see target_impl.h. */
+static size_t
+target_date_format(char *date, size_t datesz, time_t now)
+{
+	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct tm tm;
+	unsigned y, h, m;
+	long off;
+	char *p = date;
+	int n;
+
+	if (localtime_r(&now, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	off = tm.tm_gmtoff / 60;
+	if (off < 0)
+		off = -off;
+	h = (unsigned)(off / 60 % 100);
+	m = (unsigned)(off % 60);
+	if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999 ||
+	    tm.tm_mday < 0 || tm.tm_mday > 99 || datesz < 32) {
+		/* Out of the fixed-width range: the general path. */
+		n = snprintf(date, datesz,
+		    "%.3s, %02d %.3s %04d %02d:%02d:%02d %c%02u%02u",
+		    days + 3 * ((unsigned)tm.tm_wday % 7), tm.tm_mday,
+		    months + 3 * ((unsigned)tm.tm_mon % 12),
+		    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		    tm.tm_gmtoff < 0 ? '-' : '+', h, m);
+		return n < 0 || (size_t)n >= datesz ? 0 : (size_t)n;
+	}
+	memcpy(p, days + 3 * ((unsigned)tm.tm_wday % 7), 3);
+	p += 3;
+	*p++ = ',';
+	*p++ = ' ';
+	p = target_put2(p, (unsigned)tm.tm_mday);
+	*p++ = ' ';
+	memcpy(p, months + 3 * ((unsigned)tm.tm_mon % 12), 3);
+	p += 3;
+	*p++ = ' ';
+	y = (unsigned)(tm.tm_year + 1900);
+	p = target_put2(p, y / 100);
+	p = target_put2(p, y % 100);
+	*p++ = ' ';
+	p = target_put2(p, (unsigned)tm.tm_hour);
+	*p++ = ':';
+	p = target_put2(p, (unsigned)tm.tm_min);
+	*p++ = ':';
+	p = target_put2(p, (unsigned)tm.tm_sec);
+	*p++ = ' ';
+	*p++ = tm.tm_gmtoff / 60 < 0 ? '-' : '+';
+	p = target_put2(p, h);
+	p = target_put2(p, m);
+	*p = '\0';
+	return (size_t)(p - date);
 }
 
 int
 target_received_format(struct buf *b, const char *local_host,
     const char *rcpt, const struct delivery *d, time_t now)
 {
-	static const char *const days[] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-	};
-	static const char *const months[] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
-		"Sep", "Oct", "Nov", "Dec"
-	};
-	struct target_fold f = { b, 0, 0 };
-	char tok[TARGET_TOKEN_MAX + 1];
-	char word[TARGET_TOKEN_MAX + 16];
+	struct target_recv_cache local, *rc = &target_recv_tls;
+	const char *server, *proto, *account;
+	char out[TARGET_RECV_MAX];
+	struct target_fold f = { out, 0, sizeof(out), 0, 0 };
+	char tok[TARGET_TOKEN_MAX + 3];
 	char date[64];
-	struct tm tm;
-	long off;
-	int n;
+	size_t n, dn;
 
-	if (localtime_r(&now, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
-	off = tm.tm_gmtoff / 60;
-	/* Fixed width (two-digit day, four-digit year): see the header. */
-	n = snprintf(date, sizeof(date),
-	    "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld",
-	    days[(unsigned)tm.tm_wday % 7], tm.tm_mday,
-	    months[(unsigned)tm.tm_mon % 12], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
-	    (off < 0 ? -off : off) / 60 % 100, (off < 0 ? -off : off) % 60);
-	if (n < 0 || (size_t)n >= sizeof(date))
+	server = d != NULL && d->server != NULL ? d->server : "unknown";
+	proto = d != NULL && d->protocol != NULL ? d->protocol : "unknown";
+	account = d != NULL && d->account != NULL ? d->account : "unknown";
+	if (local_host == NULL)
+		local_host = "unknown";
+	if (!target_recv_key_ok(server) || !target_recv_key_ok(local_host) ||
+	    !target_recv_key_ok(proto) || !target_recv_key_ok(account)) {
+		/* Not cacheable: format into a local copy. */
+		rc = &local;
+		if (target_recv_prefix(rc, server, local_host, proto,
+		    account) == -1)
+			return -1;
+	} else if (!rc->valid || strcmp(rc->server, server) != 0 ||
+	    strcmp(rc->host, local_host) != 0 ||
+	    strcmp(rc->proto, proto) != 0 ||
+	    strcmp(rc->account, account) != 0) {
+		if (target_recv_prefix(rc, server, local_host, proto,
+		    account) == -1)
+			return -1;
+		memcpy(rc->server, server, strlen(server) + 1);
+		memcpy(rc->host, local_host, strlen(local_host) + 1);
+		memcpy(rc->proto, proto, strlen(proto) + 1);
+		memcpy(rc->account, account, strlen(account) + 1);
+		rc->valid = true;
+	}
+	if ((dn = target_date_format(date, sizeof(date), now)) == 0)
 		return -1;
 
-	target_fold_add(&f, "Received:", false);
-	target_fold_add(&f, "from", false);
-	target_token_clean(tok, sizeof(tok), d != NULL ? d->server : NULL);
-	target_fold_add(&f, tok, false);
-	target_fold_add(&f, "by", false);
-	target_token_clean(tok, sizeof(tok), local_host);
-	target_fold_add(&f, tok, false);
-	target_fold_add(&f, "with", false);
-	target_token_clean(tok, sizeof(tok), d != NULL ? d->protocol : NULL);
-	target_fold_add(&f, tok, false);
-	target_fold_add(&f, "(" MAILPULL_NAME, false);
-	target_fold_add(&f, MAILPULL_VERSION ")", false);
-
+	memcpy(out, rc->prefix, rc->prefix_len);
+	f.len = rc->prefix_len;
+	f.col = rc->prefix_col;
 	if (rcpt != NULL) {
-		target_fold_add(&f, "for", true);
-		target_token_clean(tok, sizeof(tok), rcpt);
-		(void)snprintf(word, sizeof(word), "<%s>", tok);
-		target_fold_add(&f, word, false);
-		target_fold_add(&f, "(account", false);
+		target_fold_lit(&f, "for", true);
+		n = target_token_wrap(tok, '<', rcpt, '>');
+		target_fold_addn(&f, tok, n, false);
+		target_fold_lit(&f, "(account", false);
 	} else
-		target_fold_add(&f, "(account", true);
-	target_token_clean(tok, sizeof(tok), d != NULL ? d->account : NULL);
-	(void)snprintf(word, sizeof(word), "%s,", tok);
-	target_fold_add(&f, word, false);
-	target_fold_add(&f, "id", false);
-	target_token_clean(tok, sizeof(tok), d != NULL ? d->remote_id : NULL);
-	(void)snprintf(word, sizeof(word), "%s);", tok);
-	target_fold_add(&f, word, false);
-	target_fold_add(&f, date, false);
-	if (f.r == 0)
-		f.r = buf_add(b, "\n", 1);
-	return f.r;
+		target_fold_lit(&f, "(account", true);
+	target_fold_addn(&f, rc->acct, rc->acct_len, false);
+	target_fold_lit(&f, "id", false);
+	n = target_token_wrap(tok, '\0', d != NULL ? d->remote_id : NULL,
+	    ')');
+	tok[n++] = ';';
+	tok[n] = '\0';
+	target_fold_addn(&f, tok, n, false);
+	target_fold_addn(&f, date, dn, false);
+	if (f.r == -1 || f.len + 1 > f.cap)
+		return -1;
+	out[f.len++] = '\n';
+	return buf_add(b, out, f.len);
 }
 
 int
@@ -666,6 +830,47 @@ target_deliver_many(struct target *t, struct spool *sp,
 		err_clear(&e1);
 	}
 	return 0;
+}
+
+/* Maildir: the expanded directory with its cur/, new/ and tmp/. */
+static int
+target_maildir_probe(struct target *t, const char *rcpt, struct err *err)
+{
+	static const char *const subs[] = { "", "/cur", "/new", "/tmp" };
+	struct stat sb;
+	char *root = NULL, *p;
+	size_t i;
+	int rc = 0;
+
+	if (target_expand(t->uri.path, rcpt, &root, err) == -1)
+		return -1;
+	for (i = 0; i < MP_ARRAY_LEN(subs) && rc == 0; i++) {
+		p = xasprintf("%s%s", root, subs[i]);
+		if (stat(p, &sb) == -1) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				rc = err_set(err, ERR_PERM, "no Maildir at %s "
+				    "(%s missing)", root, p);
+			else
+				rc = err_set(err, ERR_LOCAL, "maildir: %s: %s",
+				    p, strerror(errno));
+		} else if (!S_ISDIR(sb.st_mode))
+			rc = err_set(err, ERR_PERM, "no Maildir at %s (%s is "
+			    "not a directory)", root, p);
+		free(p);
+	}
+	free(root);
+	return rc;
+}
+
+int
+target_probe(struct target *t, const char *rcpt, struct err *err)
+{
+	if (t->ops->probe != NULL)
+		return t->ops->probe(t, rcpt, err);
+	if (t->uri.kind == TARGET_MAILDIR)
+		return target_maildir_probe(t, rcpt, err);
+	return err_set(err, ERR_CONFIG, "%s targets cannot be checked",
+	    target_kind_name(t->uri.kind));
 }
 
 void

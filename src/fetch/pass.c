@@ -531,8 +531,11 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 		    tr[i].reason != NULL ? tr[i].reason : "?");
 	}
 	/* Permanent refusals (user unknown) go to the postmaster, once, with
-	 * the original recipients named, instead of bouncing. */
-	if (nperm > 0 && postmaster != NULL && !in_list(done, ndone,
+	 * the original recipients named, instead of bouncing; with
+	 * reroute-unknown no the message is parked below (after recording
+	 * the recipients reached). */
+	if (nperm > 0 && postmaster != NULL &&
+	    route_reroute_unknown(ctx->route) && !in_list(done, ndone,
 	    postmaster)) {
 		bool pm_refused = false;
 
@@ -926,6 +929,11 @@ done:
 		pass_log(&ctx, "filters: %lu scanned, %lu spam, %lu infected, "
 		    "%lu unscanned, %lu quarantined", fs->scanned, fs->spam,
 		    fs->infected, fs->unscanned, fs->quarantined);
+		res->scanned = fs->scanned;
+		res->spam = fs->spam;
+		res->infected = fs->infected;
+		res->quarantined = fs->quarantined;
+		res->unscanned = fs->unscanned;
 	}
 	res->elapsed_ms = conn_now_ms() - ctx.started_ms;
 	summary_line(&ctx, summary, sizeof(summary));

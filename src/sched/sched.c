@@ -24,9 +24,12 @@
 
 #include <sodium.h>
 
+#include "fetch/check.h"
 #include "fetch/pass.h"
 #include "sched/idle.h"
 #include "sched/sched.h"
+#include "store/oauth.h"
+#include "store/checks.h"
 #include "store/settings.h"
 #include "store/status.h"
 #include "store/store.h"
@@ -38,6 +41,9 @@
 #define METRICS_EVERY_MS	10000
 #define BUSY_RETRY_S		30
 #define IDLE_RETRY_MIN_S	60
+/* "Authorization needed": not due until authorized again (or checked by
+ * hand); far enough to never come, small enough to add to. */
+#define AUTH_NEEDED_DUE		(INT64_MAX / 4)
 
 static const double delay_buckets[] = {
 	0.1, 0.5, 1, 5, 10, 30, 60, 300, 900,
@@ -84,6 +90,8 @@ struct hostcount {
 struct metrics {
 	uint64_t passes[ERR__COUNT];
 	uint64_t messages, bytes, delivered, delivery_failures;
+	uint64_t parked, deferred;
+	uint64_t scanned, spam, infected, quarantined, unscanned;
 	uint64_t delay_bucket[NBUCKETS];
 	uint64_t delay_count;
 	double delay_sum;
@@ -212,6 +220,25 @@ acct_ival(const struct sched *s, const struct sacct *a)
 	return a->interval > 0 ? a->interval : s->ival;
 }
 
+/* An OAuth2 account that cannot get a token without `account authorize`
+ * (its refresh token was refused, or it never was authorized)? */
+static bool
+oauth_needed(struct store *st, const char *id)
+{
+	struct oauth_acct o;
+	struct err e = { 0 };
+	bool needed;
+
+	memset(&o, 0, sizeof(o));
+	if (store_oauth_get(st, id, &o, &e) == -1) {
+		err_clear(&e);
+		return false;	/* unknown: the pass will tell */
+	}
+	needed = o.oauth2 && o.state != OAUTH_TS_AUTHORIZED;
+	oauth_acct_clear(&o);
+	return needed;
+}
+
 /*
  * Read accounts and their status (outside the lock), then merge into the
  * table under it. New, edited and re-enabled accounts are due now (first
@@ -224,6 +251,7 @@ sched_load(struct sched *s, struct err *e)
 	struct acct_status *stv = NULL;
 	size_t n = 0, nst = 0, i, j = 0, nn = 0, nenabled = 0;
 	struct sacct **nv;
+	bool *authorized;
 	int64_t now = now_ms(), wall = (int64_t)time(NULL);
 
 	if (store_account_list(s->st, &list, &n, e) == -1)
@@ -235,6 +263,18 @@ sched_load(struct sched *s, struct err *e)
 	for (i = 0; i < n; i++)
 		if (list[i].enabled)
 			nenabled++;
+	/* Accounts parked in "authorization needed": authorized again (the
+	 * change that brought us here may be `account authorize`)? Only
+	 * those rows are looked at. */
+	authorized = xcalloc(n + 1, sizeof(*authorized));
+	for (i = 0, j = 0; i < n; i++) {
+		while (j < nst && strcmp(stv[j].account, list[i].id) < 0)
+			j++;
+		if (j < nst && strcmp(stv[j].account, list[i].id) == 0 &&
+		    stv[j].state == STATUS_AUTH_NEEDED)
+			authorized[i] = !oauth_needed(s->st, list[i].id);
+	}
+	j = 0;
 	nv = xcalloc(n + s->nacc + 1, sizeof(*nv));
 	pthread_mutex_lock(&s->mu);
 	settings_read(s);
@@ -279,6 +319,9 @@ sched_load(struct sched *s, struct err *e)
 				if (a->failures > 0 && ss->next_check > wall)
 					a->due_ms = now + (ss->next_check -
 					    wall) * 1000;
+				if (a->state == STATUS_AUTH_NEEDED &&
+				    !authorized[i])
+					a->due_ms = AUTH_NEEDED_DUE;
 			}
 		} else if (isnew || changed) {
 			/* Added or edited: check now, forget the backoff. */
@@ -293,6 +336,11 @@ sched_load(struct sched *s, struct err *e)
 				a->state = ss->state;
 				a->last_success = ss->last_success;
 			}
+		} else if (a->state == STATUS_AUTH_NEEDED && authorized[i] &&
+		    a->due_ms >= AUTH_NEEDED_DUE) {
+			log_info("%s: authorized again, checking now", a->id);
+			a->due_ms = now;
+			a->failures = 0;
 		}
 		if (a->want_idle && a->enabled) {
 			if (a->idle == IDLE_OFF || (changed &&
@@ -347,6 +395,7 @@ sched_load(struct sched *s, struct err *e)
 	pthread_mutex_unlock(&s->mu);
 	store_account_list_free(&list, n);
 	store_status_list_free(&stv, nst);
+	free(authorized);
 	return 0;
 }
 
@@ -455,6 +504,42 @@ state_for(enum err_class cls)
 	return STATUS_FAILING;
 }
 
+/* `account check` for id when the last one is a day old (check.h). */
+static void
+run_check(struct store *st, const char *id)
+{
+	struct account_check c;
+	struct check_result res;
+	struct account a;
+	struct err e = { 0 };
+
+	if (store_check_get(st, id, &c, &e) == -1) {
+		log_warnx("%s: recipient check: %s", id, err_msg(&e));
+		err_clear(&e);
+		return;
+	}
+	if (!sched_check_due(c.checked_at, (int64_t)time(NULL))) {
+		account_check_clear(&c);
+		return;
+	}
+	account_check_clear(&c);
+	memset(&res, 0, sizeof(res));
+	account_init(&a);
+	if (store_account_get(st, id, &a, &e) == -1 ||
+	    check_account_run(st, &a, &res, &e) == -1)
+		log_warnx("%s: recipient check: %s", id, err_msg(&e));
+	else if (res.ngone > 0)
+		log_warnx("%s: recipient check: %zu of %zu local recipients "
+		    "gone at %s ('mailpull account check %s')", id, res.ngone,
+		    res.n, res.target, id);
+	else
+		log_info("%s: recipient check: %zu ok, %zu unknown", id,
+		    res.n - res.nunknown, res.nunknown);
+	check_result_clear(&res);
+	account_clear(&a);
+	err_clear(&e);
+}
+
 static void
 run_pass(struct sched *s, struct store *st, struct sacct *sa)
 {
@@ -465,7 +550,7 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 	struct err e = { 0 };
 	int64_t start, end, ival, delay_s = 0, wall;
 	char *id;
-	bool counted = true;
+	bool counted = true, needed = false;
 
 	pthread_mutex_lock(&s->mu);
 	id = xstrdup(sa->id);
@@ -492,6 +577,9 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 	}
 	err_clear(&e);
 	account_clear(&a);
+	/* Refused for good by the OAuth2 provider: park until authorized. */
+	if (counted && res.cls == ERR_AUTH)
+		needed = oauth_needed(st, id);
 	end = now_ms();
 	wall = (int64_t)time(NULL);
 
@@ -504,6 +592,13 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 		s->m.bytes += res.bytes;
 		s->m.delivered += res.delivered;
 		s->m.delivery_failures += res.failed;
+		s->m.parked += res.parked;
+		s->m.deferred += res.deferred;
+		s->m.scanned += res.scanned;
+		s->m.spam += res.spam;
+		s->m.infected += res.infected;
+		s->m.quarantined += res.quarantined;
+		s->m.unscanned += res.unscanned;
 	}
 	if (!counted) {
 		sa->due_ms = end + ival * 1000;
@@ -523,6 +618,16 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 		sa->last_success = wall;
 		sa->state = STATUS_OK;
 		sa->due_ms = MP_MAX(next, end + 1000);
+	} else if (needed) {
+		sa->failures++;
+		if (sa->failing_since == 0)
+			sa->failing_since = wall;
+		if (sa->state != STATUS_AUTH_NEEDED)
+			log_warnx("%s: OAuth2 authorization needed; not checked "
+			    "again until 'mailpull account authorize %s'",
+			    sa->id, sa->id);
+		sa->state = STATUS_AUTH_NEEDED;
+		sa->due_ms = AUTH_NEEDED_DUE;
 	} else {
 		sa->failures++;
 		if (sa->failing_since == 0)
@@ -555,7 +660,8 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 		rec.consecutive_failures = sa->failures;
 		rec.last_success = sa->last_success;
 		rec.last_attempt = wall;
-		rec.next_check = wall + (sa->due_ms - end + 999) / 1000;
+		rec.next_check = sa->due_ms >= AUTH_NEEDED_DUE ? 0 :
+		    wall + (sa->due_ms - end + 999) / 1000;
 		rec.last_error = res.cls != ERR_NONE ? res.msg : NULL;
 		rec.last_class = res.cls != ERR_NONE ?
 		    (char *)(uintptr_t)err_class_name(res.cls) : NULL;
@@ -565,6 +671,9 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 		log_warnx("%s: cannot record the status: %s", id, err_msg(&e));
 		err_clear(&e);
 	}
+	/* Once a day per account: do its local recipients still exist? */
+	if (counted)
+		run_check(st, id);
 	pass_result_clear(&res);
 	free(id);
 }
@@ -585,7 +694,8 @@ on_idle_event(void *arg, const char *id, enum idle_event ev)
 			log_debug("%s: IDLE: new mail, checking now", id);
 			if (a->running)
 				a->rerun = true;
-			else if (a->failures == 0 || a->due_ms > now)
+			else if (a->state != STATUS_AUTH_NEEDED &&
+			    (a->failures == 0 || a->due_ms > now))
 				a->due_ms = now;
 		} else if (a->idle == IDLE_ACTIVE) {
 			/* Connection lost: set it up again after a while. */
@@ -989,6 +1099,14 @@ sched_metrics(struct sched *s, struct buf *out)
 	    "(retried or parked).\n"
 	    "# TYPE mailpull_delivery_failures_total counter\n"
 	    "mailpull_delivery_failures_total %llu\n"
+	    "# HELP mailpull_messages_parked_total Messages refused for "
+	    "good, kept on the server and parked.\n"
+	    "# TYPE mailpull_messages_parked_total counter\n"
+	    "mailpull_messages_parked_total %llu\n"
+	    "# HELP mailpull_messages_deferred_total Messages refused for "
+	    "now, kept on the server for the next pass.\n"
+	    "# TYPE mailpull_messages_deferred_total counter\n"
+	    "mailpull_messages_deferred_total %llu\n"
 	    "# HELP mailpull_idle_wakeups_total New-mail notifications "
 	    "from IMAP IDLE.\n"
 	    "# TYPE mailpull_idle_wakeups_total counter\n"
@@ -1003,8 +1121,34 @@ sched_metrics(struct sched *s, struct buf *out)
 	    (unsigned long long)s->m.delivered,
 	    (unsigned long long)s->m.bytes,
 	    (unsigned long long)s->m.delivery_failures,
+	    (unsigned long long)s->m.parked,
+	    (unsigned long long)s->m.deferred,
 	    (unsigned long long)s->m.idle_wakeups, s->running,
 	    s->idle != NULL ? idle_count(s->idle) : (size_t)0);
+	(void)buf_printf(out,
+	    "# HELP mailpull_messages_scanned_total Messages checked by the "
+	    "spam or virus scanner.\n"
+	    "# TYPE mailpull_messages_scanned_total counter\n"
+	    "mailpull_messages_scanned_total %llu\n"
+	    "# HELP mailpull_messages_spam_total Messages judged spam.\n"
+	    "# TYPE mailpull_messages_spam_total counter\n"
+	    "mailpull_messages_spam_total %llu\n"
+	    "# HELP mailpull_messages_infected_total Messages with a virus.\n"
+	    "# TYPE mailpull_messages_infected_total counter\n"
+	    "mailpull_messages_infected_total %llu\n"
+	    "# HELP mailpull_messages_quarantined_total Messages kept in the "
+	    "quarantine.\n"
+	    "# TYPE mailpull_messages_quarantined_total counter\n"
+	    "mailpull_messages_quarantined_total %llu\n"
+	    "# HELP mailpull_messages_unscanned_total Messages a scanner "
+	    "could not check (held, or delivered under --scanner-down "
+	    "pass).\n"
+	    "# TYPE mailpull_messages_unscanned_total counter\n"
+	    "mailpull_messages_unscanned_total %llu\n",
+	    (unsigned long long)s->m.scanned, (unsigned long long)s->m.spam,
+	    (unsigned long long)s->m.infected,
+	    (unsigned long long)s->m.quarantined,
+	    (unsigned long long)s->m.unscanned);
 	(void)buf_adds(out, "# HELP mailpull_queue_delay_seconds How late "
 	    "passes start versus their schedule.\n"
 	    "# TYPE mailpull_queue_delay_seconds histogram\n");
@@ -1031,6 +1175,11 @@ sched_metrics(struct sched *s, struct buf *out)
 	for (i = 0; i <= STATUS_DISABLED; i++)
 		(void)buf_printf(out, "mailpull_accounts{state=\"%s\"} %zu\n",
 		    status_state_name((enum status_state)i), nstate[i]);
+	(void)buf_printf(out, "# HELP mailpull_accounts_authorization_needed "
+	    "OAuth2 accounts waiting for 'mailpull account authorize'.\n"
+	    "# TYPE mailpull_accounts_authorization_needed gauge\n"
+	    "mailpull_accounts_authorization_needed %zu\n",
+	    nstate[STATUS_AUTH_NEEDED]);
 	(void)buf_adds(out, "# HELP mailpull_account_last_success_timestamp"
 	    "_seconds Last successful pass (0: never).\n"
 	    "# TYPE mailpull_account_last_success_timestamp_seconds gauge\n");
