@@ -216,8 +216,11 @@ record_status(struct store *st, const char *id, const struct pass_result *r)
 		free(cur.last_class);
 		cur.last_error = cur.last_class = NULL;
 	} else {
-		cur.state = r->cls == ERR_AUTH ? STATUS_AUTH_FAILING :
-		    STATUS_FAILING;
+		/* An OAuth2 account waiting for `account authorize` stays
+		 * parked for serve; another auth failure changes nothing. */
+		if (!(cur.state == STATUS_AUTH_NEEDED && r->cls == ERR_AUTH))
+			cur.state = r->cls == ERR_AUTH ? STATUS_AUTH_FAILING :
+			    STATUS_FAILING;
 		if (cur.failing_since == 0)
 			cur.failing_since = now;
 		cur.consecutive_failures++;
