@@ -10,6 +10,9 @@
  *
  * TLS: one SSL_CTX per connection (contexts are cheap next to a handshake
  * and this keeps ca_file/verify per account without a shared cache). The
+ * sessions, though, are kept process-wide (see "session cache" below), so
+ * the passes of many accounts on one host resume instead of repeating the
+ * full handshake and certificate verification. The
  * socket BIO is our own so that writes use send(MSG_NOSIGNAL) and a peer
  * that closes cannot raise SIGPIPE. Host names are checked by OpenSSL
  * (SSL_set1_host, X509_VERIFY_PARAM_set1_ip_asc), never by us.
@@ -61,8 +64,9 @@ struct conn {
 
 	SSL_CTX *ctx;
 	SSL *ssl;
-	char tls_info[128];
+	char tls_info[160];
 	bool tls_failed;	/* fatal TLS error: no close_notify */
+	char *sess_key;		/* session cache key of this TLS connection */
 };
 
 int64_t
@@ -461,6 +465,174 @@ conn_connect_unix(struct conn **c_r, const char *path, int timeout_ms,
 	return 0;
 }
 
+/*
+ * TLS session cache, process-wide and shared by the daemon's worker
+ * threads (one mutex). A session is offered only to a connection with the
+ * same key: host, port, the name the certificate was checked against,
+ * verification on/off and the CA file, so a session from an unverified
+ * connection, or one verified against other anchors or another name, is
+ * never resumed where verification would have said something else (a
+ * resumed handshake does not check the certificate again).
+ *
+ * Sessions arrive through the new-session callback: at the end of a TLS
+ * 1.2 handshake, and for TLS 1.3 as NewSessionTicket messages after the
+ * handshake, which OpenSSL reads with the first application data. TLS 1.3
+ * tickets are used once (RFC 8446 appendix C.4) and a few are kept per key
+ * (servers send one or two per connection); a TLS 1.2 session is reused
+ * until it expires or a newer one replaces it. Expired sessions are
+ * dropped when met. The table is small and evicts the least recently used
+ * key; the sessions live until the process ends or conn_tls_cache_clear().
+ */
+#define CONN_SESS_KEYS		64
+#define CONN_SESS_PER_KEY	4
+
+struct conn_sess {
+	char *key;			/* NULL: free slot */
+	SSL_SESSION *s[CONN_SESS_PER_KEY];	/* oldest first */
+	int n;
+	unsigned long used;		/* LRU stamp */
+};
+
+static pthread_mutex_t conn_sess_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_sess conn_sess_tab[CONN_SESS_KEYS];
+static unsigned long conn_sess_clock;
+
+static bool
+conn_sess_usable(SSL_SESSION *s)
+{
+	long now = (long)time(NULL);
+
+	return SSL_SESSION_is_resumable(s) &&
+	    (long)SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) > now;
+}
+
+static void
+conn_sess_drop(struct conn_sess *e, int i)
+{
+	SSL_SESSION_free(e->s[i]);
+	memmove(&e->s[i], &e->s[i + 1], (size_t)(e->n - i - 1) *
+	    sizeof(e->s[0]));
+	e->n--;
+}
+
+/* The key's entry, or NULL (caller holds the mutex). */
+static struct conn_sess *
+conn_sess_find(const char *key)
+{
+	int i;
+
+	for (i = 0; i < CONN_SESS_KEYS; i++)
+		if (conn_sess_tab[i].key != NULL &&
+		    strcmp(conn_sess_tab[i].key, key) == 0)
+			return &conn_sess_tab[i];
+	return NULL;
+}
+
+static void
+conn_sess_clear_entry(struct conn_sess *e)
+{
+	while (e->n > 0)
+		conn_sess_drop(e, e->n - 1);
+	free(e->key);
+	e->key = NULL;
+}
+
+/* A session to offer for key (a reference the caller frees), or NULL. */
+static SSL_SESSION *
+conn_sess_take(const char *key)
+{
+	struct conn_sess *e;
+	SSL_SESSION *s = NULL;
+
+	if (pthread_mutex_lock(&conn_sess_mtx) != 0)
+		fatalx("conn: session cache lock");
+	if ((e = conn_sess_find(key)) != NULL) {
+		e->used = ++conn_sess_clock;
+		while (e->n > 0 && s == NULL) {
+			s = e->s[e->n - 1];	/* the newest */
+			if (!conn_sess_usable(s)) {
+				conn_sess_drop(e, e->n - 1);
+				s = NULL;
+			} else if (SSL_SESSION_get_protocol_version(s) >=
+			    TLS1_3_VERSION)
+				e->n--;		/* single use: ours now */
+			else
+				SSL_SESSION_up_ref(s);
+		}
+	}
+	(void)pthread_mutex_unlock(&conn_sess_mtx);
+	return s;
+}
+
+/* Keep s (the caller's reference is handed over) under key. */
+static void
+conn_sess_put(const char *key, SSL_SESSION *s)
+{
+	struct conn_sess *e;
+	int i;
+
+	if (pthread_mutex_lock(&conn_sess_mtx) != 0)
+		fatalx("conn: session cache lock");
+	if ((e = conn_sess_find(key)) == NULL) {
+		e = &conn_sess_tab[0];
+		for (i = 0; i < CONN_SESS_KEYS; i++) {
+			if (conn_sess_tab[i].key == NULL) {
+				e = &conn_sess_tab[i];
+				break;
+			}
+			if (conn_sess_tab[i].used < e->used)
+				e = &conn_sess_tab[i];
+		}
+		conn_sess_clear_entry(e);
+		e->key = xstrdup(key);
+	}
+	e->used = ++conn_sess_clock;
+	if (SSL_SESSION_get_protocol_version(s) < TLS1_3_VERSION) {
+		/* TLS 1.2: the newest session replaces the others. */
+		while (e->n > 0)
+			conn_sess_drop(e, e->n - 1);
+	} else if (e->n == CONN_SESS_PER_KEY)
+		conn_sess_drop(e, 0);
+	e->s[e->n++] = s;
+	(void)pthread_mutex_unlock(&conn_sess_mtx);
+}
+
+/* SSL_CTX_sess_set_new_cb: 1 when we keep the session's reference. */
+static int
+conn_sess_new_cb(SSL *ssl, SSL_SESSION *s)
+{
+	struct conn *c = SSL_get_app_data(ssl);
+
+	if (c == NULL || c->sess_key == NULL || c->tls_failed ||
+	    !SSL_SESSION_is_resumable(s))
+		return 0;
+	conn_sess_put(c->sess_key, s);
+	return 1;
+}
+
+static char *
+conn_sess_key(const struct conn *c, const char *name, bool verify,
+    const char *ca_file)
+{
+	/* Lengths first: no field can pass for another. */
+	return xasprintf("%zu:%s %d %zu:%s %d %zu:%s", strlen(c->host),
+	    c->host, c->port, strlen(name), name, verify ? 1 : 0,
+	    ca_file != NULL ? strlen(ca_file) : 0,
+	    ca_file != NULL ? ca_file : "");
+}
+
+void
+conn_tls_cache_clear(void)
+{
+	int i;
+
+	if (pthread_mutex_lock(&conn_sess_mtx) != 0)
+		fatalx("conn: session cache lock");
+	for (i = 0; i < CONN_SESS_KEYS; i++)
+		conn_sess_clear_entry(&conn_sess_tab[i]);
+	(void)pthread_mutex_unlock(&conn_sess_mtx);
+}
+
 static bool
 conn_is_ip_literal(const char *name)
 {
@@ -524,6 +696,7 @@ conn_starttls(struct conn *c, const struct tls_opts *opts, struct err *e)
 {
 	const char *name;
 	char ebuf[512], hp[300];
+	SSL_SESSION *sess;
 	BIO_METHOD *meth;
 	BIO *bio;
 	bool ip, verify;
@@ -548,6 +721,10 @@ conn_starttls(struct conn *c, const struct tls_opts *opts, struct err *e)
 	    SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Sessions go to our cache (above), not OpenSSL's per-context one. */
+	SSL_CTX_set_session_cache_mode(c->ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(c->ctx, conn_sess_new_cb);
 	if (verify) {
 		if (SSL_CTX_set_default_verify_paths(c->ctx) != 1)
 			goto ssl_fail;
@@ -583,6 +760,15 @@ conn_starttls(struct conn *c, const struct tls_opts *opts, struct err *e)
 			if (SSL_set1_host(c->ssl, name) != 1)
 				goto ssl_fail;
 		}
+	}
+	free(c->sess_key);
+	c->sess_key = conn_sess_key(c, name, verify, opts != NULL ?
+	    opts->ca_file : NULL);
+	SSL_set_app_data(c->ssl, c);
+	if ((sess = conn_sess_take(c->sess_key)) != NULL) {
+		/* A refused offer is a full handshake, not an error. */
+		(void)SSL_set_session(c->ssl, sess);
+		SSL_SESSION_free(sess);
 	}
 	SSL_set_connect_state(c->ssl);
 
@@ -625,8 +811,9 @@ conn_starttls(struct conn *c, const struct tls_opts *opts, struct err *e)
 		goto fail;
 	}
 	c->tls_failed = false;
-	(void)snprintf(c->tls_info, sizeof(c->tls_info), "%s %s",
-	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+	(void)snprintf(c->tls_info, sizeof(c->tls_info), "%s %s%s",
+	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
+	    SSL_session_reused(c->ssl) ? ", TLS session resumed" : "");
 	ERR_clear_error();
 	return 0;
 
@@ -645,6 +832,8 @@ fail:
 	SSL_CTX_free(c->ctx);
 	c->ctx = NULL;
 	c->tls_info[0] = '\0';
+	free(c->sess_key);
+	c->sess_key = NULL;
 	return -1;
 }
 
@@ -853,6 +1042,7 @@ conn_free(struct conn **cp)
 	ERR_clear_error();
 	if (c->fd != -1)
 		(void)close(c->fd);
+	free(c->sess_key);
 	free(c->host);
 	free(c);
 	*cp = NULL;

@@ -34,8 +34,16 @@ int conn_connect_unix(struct conn **c_r, const char *path, int timeout_ms,
 /* Handshake TLS over the connection (implicit TLS or after STARTTLS). */
 int conn_starttls(struct conn *, const struct tls_opts *, struct err *);
 bool conn_is_tls(const struct conn *);
-/* Protocol version and cipher for the run log, e.g. "TLSv1.3 ...". */
+/* Protocol version and cipher for the run log, e.g. "TLSv1.3 ...", with
+ * ", TLS session resumed" when the handshake resumed an earlier session.
+ *
+ * Sessions are cached process-wide (thread-safe, a few dozen keys) and
+ * offered only to a later connection to the same host and port with the
+ * same verification settings (verify, CA file, checked name); TLS 1.3
+ * tickets are used once. */
 const char *conn_tls_info(const struct conn *);
+/* Forget every cached TLS session (tests; a changed trust store). */
+void conn_tls_cache_clear(void);
 void conn_set_timeout(struct conn *, int timeout_ms);
 /* Absolute whole-pass deadline (CLOCK_MONOTONIC milliseconds, 0: none). */
 void conn_set_deadline(struct conn *, int64_t deadline_ms);
