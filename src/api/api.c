@@ -456,6 +456,10 @@ route_api(struct req *r, const char *path)
 			return reply_error(r, 405, "use POST", NULL);
 		return do_login(r);
 	}
+	/* the provider's redirect: no session (SameSite=Strict), no CSRF;
+	 * the one-use state is the protection */
+	if (strcmp(path, "oauth/callback") == 0)
+		return api_oauth_callback(r);
 	if (!r->authed)
 		return reply_error(r, 401, "not logged in", NULL);
 	if (method_changes(m) && !csrf_ok(r))
@@ -822,6 +826,7 @@ api_stop(struct api **ap)
 		return;
 	if (a->d != NULL)
 		MHD_stop_daemon(a->d);
+	api_oauth_reset();
 	free((char *)(uintptr_t)a->o.listen);
 	free((char *)(uintptr_t)a->o.state_dir);
 	if (a->key_pem != NULL) {

@@ -1010,6 +1010,8 @@ api_accounts(struct req *r, const char *path)
 			check_now(r, &a);
 			rc = reply_json(r, 200, acct_json(r->st, &a));
 		}
+	} else if (strcmp(slash, "/authorize") == 0) {
+		rc = api_oauth_authorize(r, &a);
 	} else if (strcmp(slash, "/check") == 0) {
 		if (strcmp(m, "POST") != 0)
 			rc = reply_error(r, 405, "use POST", NULL);

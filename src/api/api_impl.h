@@ -111,6 +111,15 @@ int api_groups(struct req *, const char *path);
  * the domain admin's domains? */
 bool groups_members_allowed(struct req *, char *const *members, size_t n);
 
+/* api_oauth.c: the web authorization-code flow. authorize: POST
+ * /api/accounts/ID/authorize for a loaded account the user may edit;
+ * callback: GET /api/oauth/callback (no session: the state binds it);
+ * reset: forget every pending authorization (api_stop). */
+struct account;
+int api_oauth_authorize(struct req *, const struct account *);
+int api_oauth_callback(struct req *);
+void api_oauth_reset(void);
+
 /* Helpers for field errors. */
 void field_err(json_t *fields, const char *field, const char *msg);
 

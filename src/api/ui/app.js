@@ -282,17 +282,63 @@ function fillForm(a) {
     f.oauth2_provider.value = a.oauth2_provider || "google";
     f.oauth2_tenant.value = a.oauth2_tenant || "";
     f.oauth2_client_id.value = a.oauth2_client_id || "";
-    const t = a.oauth2_token;
-    $("#oauth-token").textContent = "Token: " + (!t ? "not authorized yet." :
-      t.state === "authorized" ? "authorized" + (t.expires_at ? ", access token valid until " + fmtTime(t.expires_at) : "") :
-      t.state === "needed" ? "authorization needed: " + (t.reason || "") : "not authorized yet.");
+    tokenState(a.oauth2_token);
     $("#oauth-cmd").textContent = "mailpull account authorize " + a.id;
   } else {
     f.password.placeholder = "";
-    $("#oauth-token").textContent = "Token: not authorized yet.";
+    tokenState(null);
     $("#oauth-cmd").textContent = "mailpull account authorize ID";
   }
+  /* an account must be saved (as OAuth2) before it can be authorized */
+  $("#oauth-web").hidden = !a || a.auth !== "oauth2";
+  $("#oauth-link").hidden = true;
+  clearInterval(authorize.poll);
   syncForm();
+}
+
+function tokenState(t) {
+  $("#oauth-token").textContent = "Token: " + (!t ? "not authorized yet." :
+    t.state === "authorized" ? "authorized" + (t.expires_at ? ", access token valid until " + fmtTime(t.expires_at) : "") :
+    t.state === "needed" ? "authorization needed: " + (t.reason || "") : "not authorized yet.");
+}
+
+/* The authorization-code flow through the browser: the server keeps the
+ * PKCE verifier and state and answers the provider's URL, opened in a new
+ * tab; the provider sends that tab to /api/oauth/callback. The tab is
+ * opened at the click (pop-up blockers) and without a way back to us. */
+async function authorize() {
+  const id = editing;
+  if (!id) return;
+  const w = window.open("about:blank", "_blank");
+  if (w) w.opener = null;
+  const r = await call("POST", "accounts/" + encodeURIComponent(id) + "/authorize", {});
+  if (!r.ok) {
+    if (w) w.close();
+    flash(r.data.error || "cannot start the authorization", true);
+    return;
+  }
+  const link = $("#oauth-link");
+  link.href = r.data.url;
+  link.hidden = false;
+  if (w) w.location.href = r.data.url;
+  flash("Sign in at the provider in the new tab; this page shows the result.");
+  /* follow the token state until it changes or the request expires */
+  clearInterval(authorize.poll);
+  const end = Date.now() + (r.data.expires_in || 600) * 1000;
+  authorize.poll = setInterval(async () => {
+    if (editing !== id || $("#view-edit").hidden || Date.now() > end) {
+      clearInterval(authorize.poll);
+      return;
+    }
+    const g = await call("GET", "accounts/" + encodeURIComponent(id));
+    if (g.ok && g.data.oauth2_token && g.data.oauth2_token.state === "authorized" &&
+        g.data.oauth2_token.authorized_at !== authorize.since) {
+      clearInterval(authorize.poll);
+      tokenState(g.data.oauth2_token);
+      link.hidden = true;
+      flash("Authorized " + id + ".");
+    }
+  }, 2000);
 }
 
 function addAccount() {
@@ -305,6 +351,7 @@ function addAccount() {
 
 function editAccount(a) {
   editing = a.id;
+  authorize.since = a.oauth2_token ? a.oauth2_token.authorized_at : null;
   $("#edit-title").textContent = "Edit " + a.id;
   fillForm(a);
   show("edit");
@@ -506,6 +553,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#cancel").addEventListener("click", () => { location.hash = "#accounts"; loadAccounts(); });
   $("#log-back").addEventListener("click", loadAccounts);
   $("#acct-form").addEventListener("submit", saveAccount);
+  $("#oauth-authorize").addEventListener("click", authorize);
   $("#settings-form").addEventListener("submit", saveSettings);
   $("#user-form").addEventListener("submit", addUser);
   $("#group-form").addEventListener("submit", saveGroup);
