@@ -11,10 +11,10 @@
  * TLS: one SSL_CTX per verification setting (verify, CA file), shared by
  * the whole process: a context loads the system CA store, which costs far
  * more than a handshake (measured: 94 % of a 20-account TLS run when every
- * connection built its own). The sessions, too, are kept process-wide (see "session cache" below), so
- * the passes of many accounts on one host resume instead of repeating the
- * full handshake and certificate verification. The
- * socket BIO is our own so that writes use send(MSG_NOSIGNAL) and a peer
+ * connection built its own). The sessions, too, are kept process-wide
+ * (see "session cache" below), so the passes of many accounts on one host
+ * resume instead of repeating the full handshake and certificate
+ * verification. The socket BIO is our own so that writes use send(MSG_NOSIGNAL) and a peer
  * that closes cannot raise SIGPIPE. Host names are checked by OpenSSL
  * (SSL_set1_host, X509_VERIFY_PARAM_set1_ip_asc), never by us.
  *
