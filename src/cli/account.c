@@ -112,96 +112,6 @@ ACCOUNT_OAUTH_USAGE
 "                     polling when the server has no IDLE)\n"
 ACCOUNT_FILTER_USAGE;
 
-/* ---- passwords ---- */
-
-static char *
-password_check(char *pw, size_t len, const char *src, size_t *len_r)
-{
-	/* One trailing newline (or CRLF) ends the password. */
-	if (len > 0 && pw[len - 1] == '\n')
-		pw[--len] = '\0';
-	if (len > 0 && pw[len - 1] == '\r')
-		pw[--len] = '\0';
-	if (len == 0)
-		usage_error(NULL, "empty password from %s", src);
-	if (memchr(pw, '\0', len) != NULL || memchr(pw, '\n', len) != NULL)
-		usage_error(NULL, "the password from %s contains a NUL byte or "
-		    "a line break", src);
-	*len_r = len;
-	return pw;
-}
-
-static char *
-password_read_fd(int fd, const char *src, size_t *len_r)
-{
-	char *pw = sodium_malloc(PASSWORD_MAX + 2);
-	size_t len = 0;
-	ssize_t n;
-
-	if (pw == NULL)
-		fatalx("out of memory");
-	while (len < PASSWORD_MAX + 1) {
-		n = read(fd, pw + len, PASSWORD_MAX + 1 - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			usage_error(NULL, "cannot read the password from %s: %s",
-			    src, strerror(errno));
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		/* From a terminal or pipe, stop at the first line. */
-		if (memchr(pw, '\n', len) != NULL)
-			break;
-	}
-	pw[len] = '\0';
-	{
-		char *nl = memchr(pw, '\n', len);
-
-		if (nl != NULL && (size_t)(nl - pw) + 1 < len)
-			len = (size_t)(nl - pw) + 1;	/* first line only */
-	}
-	if (len > PASSWORD_MAX + 1 ||
-	    (len == PASSWORD_MAX + 1 && pw[len - 1] != '\n'))
-		usage_error(NULL, "the password from %s is longer than %d "
-		    "bytes", src, PASSWORD_MAX);
-	pw[len] = '\0';
-	return password_check(pw, len, src, len_r);
-}
-
-static char *
-password_from_stdin(const char *id, size_t *len_r)
-{
-	struct termios t, saved;
-	bool tty = isatty(STDIN_FILENO);
-	char *pw;
-
-	if (tty) {
-		fprintf(stderr, "Password for %s: ", id);
-		fflush(stderr);
-		if (tcgetattr(STDIN_FILENO, &t) == 0) {
-			saved = t;
-			t.c_lflag &= ~(tcflag_t)ECHO;
-			(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
-		} else
-			tty = false;
-	}
-	pw = password_read_fd(STDIN_FILENO, "standard input", len_r);
-	if (tty) {
-		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
-		fputc('\n', stderr);
-	}
-	return pw;
-}
-
-static void
-password_free(char *pw)
-{
-	if (pw != NULL)
-		sodium_free(pw);
-}
-
 /* ---- account options ---- */
 
 enum {
@@ -363,30 +273,11 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 				    "only once");
 			pw_src = argv[optind - 1];
 			if (c == OPT_PASSWORD_FILE) {
-				int fd = open(optarg, O_RDONLY | O_CLOEXEC);
-
-				if (fd == -1)
-					usage_error(NULL, "--password-file "
-					    "%s: %s", optarg, strerror(errno));
-				pw = password_read_fd(fd, optarg, pwlen_r);
-				close(fd);
+				pw = cli_password_file(optarg, PASSWORD_MAX,
+				    pwlen_r);
 			} else if (c == OPT_PASSWORD_ENV) {
-				const char *v = getenv(optarg);
-				size_t len;
-
-				if (v == NULL)
-					usage_error(NULL, "--password-env %s: "
-					    "the variable is not set", optarg);
-				len = strlen(v);
-				if (len > PASSWORD_MAX)
-					usage_error(NULL, "the password in %s "
-					    "is longer than %d bytes", optarg,
-					    PASSWORD_MAX);
-				pw = sodium_malloc(len + 1);
-				if (pw == NULL)
-					fatalx("out of memory");
-				memcpy(pw, v, len + 1);
-				pw = password_check(pw, len, optarg, pwlen_r);
+				pw = cli_password_env(optarg, PASSWORD_MAX,
+				    pwlen_r);
 			} else
 				pw_stdin = true;
 			break;
@@ -485,7 +376,7 @@ account_parse(int argc, char **argv, struct account *a, bool add,
 		    optind + 1 : optind]);
 	if (pw == NULL && pw_stdin && ((add &&
 	    account_oauth_password_needed()) || pw_src != NULL))
-		pw = password_from_stdin(id, pwlen_r);
+		pw = cli_password_stdin(id, PASSWORD_MAX, pwlen_r);
 	return pw;
 }
 
@@ -603,7 +494,7 @@ cmd_account_add_edit(int argc, char **argv, bool add)
 fail:
 	fprintf(stderr, "mailpull: %s: %s\n", id, err_msg(&e));
 done:
-	password_free(pw);
+	cli_password_free(pw);
 out:
 	account_clear(&a);
 	store_close(&st);

@@ -32,6 +32,17 @@ void json_str(FILE *, const char *);
 const char *fmt_time(int64_t t, char *buf, size_t cap);
 const char *fmt_bytes(uint64_t n, char *buf, size_t cap);
 
+/*
+ * Passwords for the account and user commands, in sodium memory (free with
+ * cli_password_free): the first line of a file or of standard input (no
+ * echo on a terminal), or an environment variable. Empty, over max bytes,
+ * or holding a NUL: a usage error (exit 2).
+ */
+char *cli_password_file(const char *path, size_t max, size_t *len_r);
+char *cli_password_env(const char *var, size_t max, size_t *len_r);
+char *cli_password_stdin(const char *name, size_t max, size_t *len_r);
+void cli_password_free(char *);
+
 /* Commands: argv[0] is the command name. Return the exit status. */
 int cmd_account(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);

@@ -47,46 +47,6 @@ static const char usage_user[] =
 
 #define PW_MAX USER_PASSWORD_MAX
 
-/* Read the first line of fd (at most PW_MAX bytes) into sodium memory. */
-static char *
-pw_read_fd(int fd, const char *src, size_t *len_r)
-{
-	char *pw = sodium_malloc(PW_MAX + 2), *nl;
-	size_t len = 0;
-	ssize_t n;
-
-	if (pw == NULL)
-		fatalx("out of memory");
-	while (len < PW_MAX + 1) {
-		n = read(fd, pw + len, PW_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			usage_error(NULL, "cannot read the password from %s: %s",
-			    src, strerror(errno));
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (memchr(pw, '\n', len) != NULL)
-			break;
-	}
-	if ((nl = memchr(pw, '\n', len)) != NULL)
-		len = (size_t)(nl - pw);
-	else if (len > PW_MAX)
-		usage_error(NULL, "the password from %s is longer than %d "
-		    "bytes", src, PW_MAX);
-	if (len > 0 && pw[len - 1] == '\r')
-		len--;
-	pw[len] = '\0';
-	if (len == 0)
-		usage_error(NULL, "empty password from %s", src);
-	if (memchr(pw, '\0', len) != NULL)
-		usage_error(NULL, "the password from %s contains a NUL byte",
-		    src);
-	*len_r = len;
-	return pw;
-}
-
 static char *
 pw_generate(size_t *len_r)
 {
@@ -108,56 +68,15 @@ static char *
 pw_get(const char *file, const char *env, bool gen, const char *name,
     size_t *len_r)
 {
-	struct termios t, saved;
-	bool tty;
-	char *pw;
-
 	if ((file != NULL) + (env != NULL) + gen > 1)
 		usage_error("user", "give the password only one way");
 	if (gen)
 		return pw_generate(len_r);
-	if (file != NULL) {
-		int fd = open(file, O_RDONLY | O_CLOEXEC);
-
-		if (fd == -1)
-			usage_error(NULL, "--password-file %s: %s", file,
-			    strerror(errno));
-		pw = pw_read_fd(fd, file, len_r);
-		close(fd);
-		return pw;
-	}
-	if (env != NULL) {
-		const char *v = getenv(env);
-
-		if (v == NULL || v[0] == '\0')
-			usage_error(NULL, "--password-env %s: the variable is "
-			    "not set", env);
-		if (strlen(v) > PW_MAX)
-			usage_error(NULL, "the password in %s is longer than "
-			    "%d bytes", env, PW_MAX);
-		if ((pw = sodium_malloc(strlen(v) + 1)) == NULL)
-			fatalx("out of memory");
-		memcpy(pw, v, strlen(v) + 1);
-		*len_r = strlen(pw);
-		return pw;
-	}
-	tty = isatty(STDIN_FILENO);
-	if (tty) {
-		fprintf(stderr, "Password for %s: ", name);
-		fflush(stderr);
-		if (tcgetattr(STDIN_FILENO, &t) == 0) {
-			saved = t;
-			t.c_lflag &= ~(tcflag_t)ECHO;
-			(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
-		} else
-			tty = false;
-	}
-	pw = pw_read_fd(STDIN_FILENO, "standard input", len_r);
-	if (tty) {
-		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
-		fputc('\n', stderr);
-	}
-	return pw;
+	if (file != NULL)
+		return cli_password_file(file, PW_MAX, len_r);
+	if (env != NULL)
+		return cli_password_env(env, PW_MAX, len_r);
+	return cli_password_stdin(name, PW_MAX, len_r);
 }
 
 enum {
