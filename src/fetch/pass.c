@@ -347,6 +347,7 @@ record_partial(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 {
 	size_t i;
 
+	ctx->partials = true;
 	if (target_sync(ctx->target, e) == -1)
 		return -1;
 	for (i = 0; i < n; i++)
@@ -465,8 +466,8 @@ pass_deliver(struct pass_ctx *ctx, const char *folder, uint64_t uidvalidity,
 			    fv.folder);
 	}
 	/* ---- end of the filter block ---- */
-	if (store_rcpt_done_load(ctx->st, ctx->a->id, folder, uidvalidity,
-	    uid, &done, &ndone, e) == -1)
+	if (ctx->partials && store_rcpt_done_load(ctx->st, ctx->a->id, folder,
+	    uidvalidity, uid, &done, &ndone, e) == -1)
 		goto out;
 	tr = xcalloc(rr.n, sizeof(*tr));
 	postmaster = route_postmaster(ctx->route);
@@ -865,7 +866,8 @@ pass_run(struct store *st, const struct account *a,
 	if (target_uri_parse(target, &ctx.turi, &e) == -1 ||
 	    target_open(&ctx.target, &ctx.turi, &e) == -1)
 		goto fail;
-	if (route_open(&ctx.route, st, a, &e) == -1)
+	if (route_open(&ctx.route, st, a, &e) == -1 ||
+	    store_rcpt_done_any(st, a->id, &ctx.partials, &e) == -1)
 		goto fail;
 	/* spam and virus checks (src/filter/): NULL when none are on */
 	if (filter_open(&ctx.filter, st, a->id, &e) == -1)

@@ -43,6 +43,8 @@ struct pass_ctx {
 	struct target_uri turi;
 	struct target *target;
 	struct route *route;		/* local recipients of each message */
+	bool partials;			/* the account has per-recipient rows:
+					 * look them up for each message */
 	struct filter *filter;		/* spam/virus checks, NULL: none */
 	char *password;
 	size_t password_len;

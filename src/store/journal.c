@@ -15,6 +15,8 @@
 static const char sql_done_load[] =
     "SELECT rcpt FROM deliveries WHERE account = ?1 AND folder = ?2 AND "
     "uidvalidity = ?3 AND uid = ?4 ORDER BY rcpt";
+static const char sql_done_any[] =
+    "SELECT 1 FROM deliveries WHERE account = ?1 LIMIT 1";
 static const char sql_done_add[] =
     "INSERT OR IGNORE INTO deliveries (account, folder, uidvalidity, uid, "
     "rcpt, delivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -94,6 +96,28 @@ store_rcpt_done_load(struct store *st, const char *acct, const char *folder,
 	}
 	*rcpts_r = v;
 	*n_r = n;
+	return 0;
+}
+
+int
+store_rcpt_done_any(struct store *st, const char *acct, bool *any_r,
+    struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*any_r = false;
+	if ((s = store_stmt(st, sql_done_any, e)) == NULL)
+		return -1;
+	if (bind_text(s, 1, acct) != SQLITE_OK) {
+		stmt_done(s);
+		return db_fail(st, e, "looking up deliveries of %s", acct);
+	}
+	rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(st, e, "looking up deliveries of %s", acct);
+	*any_r = rc == SQLITE_ROW;
 	return 0;
 }
 

@@ -22,6 +22,10 @@
 int store_rcpt_done_load(struct store *, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, char ***rcpts_r, size_t *n_r,
     struct err *);
+/* Whether the account has any per-recipient rows at all (a pass skips the
+ * per-message lookup when it has none). */
+int store_rcpt_done_any(struct store *, const char *acct, bool *any_r,
+    struct err *);
 int store_rcpt_done_add(struct store *, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, const char *rcpt, struct err *);
 void store_strv_free(char ***v, size_t n);
