@@ -5,6 +5,11 @@
  * The header block is read with our own bounded reader (unfolding per RFC
  * 5322 section 2.2.3); address lists are parsed by GMime, which knows RFC
  * 5322 groups, comments, quoted strings and RFC 2047 encoded words.
+ *
+ * Only catch-all (multidrop) accounts parse addresses, so GMime (and GLib
+ * under it, some twenty libraries in all) is loaded when the first such
+ * route is created, not at start-up (util/dl.h). This file is the one
+ * place that knows it.
  */
 #include "common.h"
 
@@ -18,6 +23,7 @@
 #include "route/route.h"
 #include "store/routing.h"
 #include "util/buf.h"
+#include "util/dl.h"
 #include "util/xmalloc.h"
 
 #define NOTE_MAX	1000
@@ -52,12 +58,62 @@ static const char *const fallback_headers[] = {
 	"To", "Cc", "Bcc", "Resent-To", "Resent-Cc",
 };
 
+/* ---- GMime, loaded at the first catch-all route ---- */
+
+DL_SYM(g_mime_init);
+DL_SYM(g_mime_parser_options_new);
+DL_SYM(g_mime_parser_options_free);
+DL_SYM(g_mime_parser_options_set_address_compliance_mode);
+DL_SYM(g_mime_parser_options_set_rfc2047_compliance_mode);
+DL_SYM(internet_address_list_parse);
+DL_SYM(internet_address_list_length);
+DL_SYM(internet_address_list_get_address);
+DL_SYM(internet_address_mailbox_get_type);
+DL_SYM(internet_address_mailbox_get_addr);
+DL_SYM(internet_address_group_get_type);
+DL_SYM(internet_address_group_get_members);
+DL_SYM(g_type_check_instance_is_a);	/* GObject, a GMime dependency */
+DL_SYM(g_object_unref);
+
+static const struct dl_sym gmime_syms[] = {
+	DL_ARG(g_mime_init),
+	DL_ARG(g_mime_parser_options_new),
+	DL_ARG(g_mime_parser_options_free),
+	DL_ARG(g_mime_parser_options_set_address_compliance_mode),
+	DL_ARG(g_mime_parser_options_set_rfc2047_compliance_mode),
+	DL_ARG(internet_address_list_parse),
+	DL_ARG(internet_address_list_length),
+	DL_ARG(internet_address_list_get_address),
+	DL_ARG(internet_address_mailbox_get_type),
+	DL_ARG(internet_address_mailbox_get_addr),
+	DL_ARG(internet_address_group_get_type),
+	DL_ARG(internet_address_group_get_members),
+	DL_ARG(g_type_check_instance_is_a),
+	DL_ARG(g_object_unref),
+};
+
+static struct dl_lib gmime_lib = {
+	.soname = "libgmime-3.0.so.0",
+	.package = "libgmime-3.0-0",
+	.syms = gmime_syms,
+	.nsyms = MP_ARRAY_LEN(gmime_syms),
+};
+
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
 static void
 gmime_init_once(void)
 {
-	g_mime_init();
+	sym_g_mime_init();
+}
+
+static int
+gmime_load(struct err *e)
+{
+	if (dl_load(&gmime_lib, "catch-all routing", e) == -1)
+		return -1;
+	pthread_once(&gmime_once, gmime_init_once);
+	return 0;
 }
 
 /* ---- small string helpers ---- */
@@ -497,7 +553,6 @@ route_create(struct route **r_r, const struct route_config *cfg,
 	const char *at;
 
 	*r_r = NULL;
-	pthread_once(&gmime_once, gmime_init_once);
 	r = xcalloc(1, sizeof(*r));
 	r->account = xstrdup_lower(cfg->account);
 	r->multidrop = cfg->multidrop;
@@ -607,11 +662,15 @@ route_create(struct route **r_r, const struct route_config *cfg,
 	}
 	strv_free(&items, nitems);
 
-	r->popts = g_mime_parser_options_new();
-	g_mime_parser_options_set_address_compliance_mode(r->popts,
-	    GMIME_RFC_COMPLIANCE_LOOSE);
-	g_mime_parser_options_set_rfc2047_compliance_mode(r->popts,
-	    GMIME_RFC_COMPLIANCE_LOOSE);
+	if (r->multidrop) {
+		if (gmime_load(e) == -1)
+			goto fail;
+		r->popts = sym_g_mime_parser_options_new();
+		sym_g_mime_parser_options_set_address_compliance_mode(r->popts,
+		    GMIME_RFC_COMPLIANCE_LOOSE);
+		sym_g_mime_parser_options_set_rfc2047_compliance_mode(r->popts,
+		    GMIME_RFC_COMPLIANCE_LOOSE);
+	}
 	*r_r = r;
 	return 0;
 fail:
@@ -641,7 +700,7 @@ route_close(struct route **rp)
 	free(r->rules);
 	strv_free(&r->single, r->nsingle);
 	if (r->popts != NULL)
-		g_mime_parser_options_free(r->popts);
+		sym_g_mime_parser_options_free(r->popts);
 	free(r);
 	*rp = NULL;
 }
@@ -877,6 +936,19 @@ addrs_add(struct addrs *a, const char *spec)
 	a->v[a->n++] = s;
 }
 
+/* A mailbox's addr-spec, or NULL when ia is not a mailbox (a group). The
+ * type check is INTERNET_ADDRESS_IS_MAILBOX() without a link-time
+ * reference to GMime. */
+static const char *
+ia_mailbox_addr(InternetAddress *ia)
+{
+	if (ia == NULL || !sym_g_type_check_instance_is_a((GTypeInstance *)ia,
+	    sym_internet_address_mailbox_get_type()))
+		return NULL;
+	return sym_internet_address_mailbox_get_addr(
+	    (InternetAddressMailbox *)ia);
+}
+
 /* Addresses of one header value (groups flattened; RFC 5322 groups do not
  * nest, and we look one level deep only). */
 static void
@@ -884,32 +956,32 @@ addrs_parse(struct route *r, const char *value, struct addrs *a)
 {
 	InternetAddressList *l, *m;
 	InternetAddress *ia;
+	const char *spec;
 	int i, j, n, k;
 
-	if ((l = internet_address_list_parse(r->popts, value)) == NULL)
+	if ((l = sym_internet_address_list_parse(r->popts, value)) == NULL)
 		return;
-	n = internet_address_list_length(l);
+	n = sym_internet_address_list_length(l);
 	for (i = 0; i < n; i++) {
-		ia = internet_address_list_get_address(l, i);
-		if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
-			addrs_add(a, internet_address_mailbox_get_addr(
-			    INTERNET_ADDRESS_MAILBOX(ia)));
-		} else if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			m = internet_address_group_get_members(
-			    INTERNET_ADDRESS_GROUP(ia));
-			k = m != NULL ? internet_address_list_length(m) : 0;
-			for (j = 0; j < k; j++) {
-				InternetAddress *ma =
-				    internet_address_list_get_address(m, j);
-
-				if (INTERNET_ADDRESS_IS_MAILBOX(ma))
-					addrs_add(a,
-					    internet_address_mailbox_get_addr(
-					    INTERNET_ADDRESS_MAILBOX(ma)));
-			}
+		ia = sym_internet_address_list_get_address(l, i);
+		if ((spec = ia_mailbox_addr(ia)) != NULL) {
+			addrs_add(a, spec);
+			continue;
+		}
+		if (ia == NULL || !sym_g_type_check_instance_is_a(
+		    (GTypeInstance *)ia, sym_internet_address_group_get_type()))
+			continue;
+		m = sym_internet_address_group_get_members(
+		    (InternetAddressGroup *)ia);
+		k = m != NULL ? sym_internet_address_list_length(m) : 0;
+		for (j = 0; j < k; j++) {
+			spec = ia_mailbox_addr(
+			    sym_internet_address_list_get_address(m, j));
+			if (spec != NULL)
+				addrs_add(a, spec);
 		}
 	}
-	g_object_unref(l);
+	sym_g_object_unref(l);
 }
 
 struct hdr_scan {
