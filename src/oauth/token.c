@@ -6,6 +6,11 @@
  * which Google, Microsoft and common servers accept; public clients send
  * only client_id. Form bodies hold secrets: they are wiped after the
  * request, and curl's verbose mode is never switched on.
+ *
+ * libcurl (with its Kerberos, LDAP, SSH, RTMP and GnuTLS dependencies) is
+ * loaded at the first token request, not at start-up, so that passes of
+ * other accounts never map it (util/dl.h); this file is the one place
+ * that knows it.
  */
 #include "common.h"
 
@@ -19,10 +24,44 @@
 
 #include "oauth/oauth.h"
 #include "util/buf.h"
+#include "util/dl.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
 #define OAUTH_HTTP_TIMEOUT	30L
+
+DL_SYM(curl_global_init);
+DL_SYM(curl_easy_init);
+DL_SYM(curl_easy_setopt);
+DL_SYM(curl_easy_perform);
+DL_SYM(curl_easy_getinfo);
+DL_SYM(curl_easy_strerror);
+DL_SYM(curl_easy_escape);
+DL_SYM(curl_free);
+DL_SYM(curl_easy_cleanup);
+DL_SYM(curl_slist_append);
+DL_SYM(curl_slist_free_all);
+
+static const struct dl_sym curl_syms[] = {
+	DL_ARG(curl_global_init),
+	DL_ARG(curl_easy_init),
+	DL_ARG(curl_easy_setopt),
+	DL_ARG(curl_easy_perform),
+	DL_ARG(curl_easy_getinfo),
+	DL_ARG(curl_easy_strerror),
+	DL_ARG(curl_easy_escape),
+	DL_ARG(curl_free),
+	DL_ARG(curl_easy_cleanup),
+	DL_ARG(curl_slist_append),
+	DL_ARG(curl_slist_free_all),
+};
+
+static struct dl_lib curl_lib = {
+	.soname = "libcurl.so.4",
+	.package = "libcurl4",
+	.syms = curl_syms,
+	.nsyms = MP_ARRAY_LEN(curl_syms),
+};
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static bool curl_ready;
@@ -31,14 +70,24 @@ static bool curl_ready;
 static void
 curl_init_once(void)
 {
-	curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	curl_ready = sym_curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
+/* A new easy handle, libcurl loaded and initialised first. NULL after
+ * err_set(ERR_INTERNAL). */
 static CURL *
-easy_new(void)
+easy_new(struct err *e)
 {
+	CURL *c;
+
+	if (dl_load(&curl_lib, "OAuth2", e) == -1)
+		return NULL;
 	(void)pthread_once(&curl_once, curl_init_once);
-	return curl_ready ? curl_easy_init() : NULL;
+	if (!curl_ready || (c = sym_curl_easy_init()) == NULL) {
+		err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
+		return NULL;
+	}
+	return c;
 }
 
 static size_t
@@ -55,7 +104,7 @@ on_body(char *data, size_t size, size_t n, void *arg)
 static void
 form_add(struct buf *b, CURL *c, const char *name, const char *v)
 {
-	char *esc = curl_easy_escape(c, v, 0);
+	char *esc = sym_curl_easy_escape(c, v, 0);
 
 	if (esc == NULL)
 		fatalx("out of memory");
@@ -65,7 +114,7 @@ form_add(struct buf *b, CURL *c, const char *name, const char *v)
 	(void)buf_add(b, "=", 1);
 	(void)buf_adds(b, esc);
 	sodium_memzero(esc, strlen(esc));
-	curl_free(esc);
+	sym_curl_free(esc);
 }
 
 static void
@@ -95,28 +144,32 @@ http_post(const char *url, struct buf *form, struct buf *resp,
 	if (!oauth_url_ok(url))
 		return err_set(e, ERR_CONFIG, "OAuth2 endpoint %s: not https "
 		    "(http is allowed only to a loopback address)", url);
-	if ((c = easy_new()) == NULL)
-		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
+	if ((c = easy_new(e)) == NULL)
+		return -1;
 	ebuf[0] = '\0';
-	hdr = curl_slist_append(hdr, "Accept: application/json");
-	(void)curl_easy_setopt(c, CURLOPT_URL, url);
-	(void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
-	(void)curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	(void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	(void)curl_easy_setopt(c, CURLOPT_TIMEOUT, OAUTH_HTTP_TIMEOUT);
-	(void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
-	(void)curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	(void)curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	(void)curl_easy_setopt(c, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
-	(void)curl_easy_setopt(c, CURLOPT_USERAGENT, "mailpull/"
+	/* Through a pointer, curl_easy_setopt() loses curl.h's type checks
+	 * (typecheck-gcc.h): every value below has the option's type, long
+	 * where curl wants a long. */
+	hdr = sym_curl_slist_append(hdr, "Accept: application/json");
+	(void)sym_curl_easy_setopt(c, CURLOPT_URL, url);
+	(void)sym_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
+	(void)sym_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	(void)sym_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	(void)sym_curl_easy_setopt(c, CURLOPT_TIMEOUT, OAUTH_HTTP_TIMEOUT);
+	(void)sym_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
+	(void)sym_curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	(void)sym_curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	(void)sym_curl_easy_setopt(c, CURLOPT_SSLVERSION,
+	    CURL_SSLVERSION_TLSv1_2);
+	(void)sym_curl_easy_setopt(c, CURLOPT_USERAGENT, "mailpull/"
 	    MAILPULL_VERSION);
-	(void)curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	(void)curl_easy_setopt(c, CURLOPT_POSTFIELDS, form->data);
-	(void)curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)form->len);
-	(void)curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	(void)curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-	(void)curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-	cc = curl_easy_perform(c);
+	(void)sym_curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	(void)sym_curl_easy_setopt(c, CURLOPT_POSTFIELDS, form->data);
+	(void)sym_curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)form->len);
+	(void)sym_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	(void)sym_curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+	(void)sym_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+	cc = sym_curl_easy_perform(c);
 	if (cc == CURLE_WRITE_ERROR) {
 		err_set(e, ERR_PROTOCOL, "the OAuth2 endpoint's response is "
 		    "larger than %d bytes", OAUTH_RESPONSE_MAX);
@@ -126,16 +179,16 @@ http_post(const char *url, struct buf *form, struct buf *resp,
 		err_set(e, cc == CURLE_PEER_FAILED_VERIFICATION ||
 		    cc == CURLE_SSL_CONNECT_ERROR ? ERR_TLS : ERR_TEMP,
 		    "cannot reach the OAuth2 endpoint %s: %s", url,
-		    ebuf[0] != '\0' ? ebuf : curl_easy_strerror(cc));
+		    ebuf[0] != '\0' ? ebuf : sym_curl_easy_strerror(cc));
 		goto out;
 	}
-	(void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status_r);
+	(void)sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status_r);
 	rc = 0;
 out:
 	sodium_memzero(form->data, form->len);
 	buf_free(form);
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(c);
+	sym_curl_slist_free_all(hdr);
+	sym_curl_easy_cleanup(c);
 	return rc;
 }
 
@@ -167,17 +220,17 @@ oauth_grant_code(const struct oauth_profile *p, const char *code,
     struct err *e)
 {
 	struct buf form;
-	CURL *c = easy_new();
+	CURL *c = easy_new(e);
 
 	if (c == NULL)
-		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
+		return -1;
 	buf_init(&form, 64 * 1024);
 	form_add(&form, c, "grant_type", "authorization_code");
 	form_add(&form, c, "code", code);
 	form_add(&form, c, "redirect_uri", redirect_uri);
 	form_add(&form, c, "code_verifier", verifier);
 	form_client(&form, c, p);
-	curl_easy_cleanup(c);
+	sym_curl_easy_cleanup(c);
 	return token_call(p, p->token_url, &form, t, e);
 }
 
@@ -186,15 +239,15 @@ oauth_grant_refresh(const struct oauth_profile *p, const char *refresh,
     struct oauth_token *t, struct err *e)
 {
 	struct buf form;
-	CURL *c = easy_new();
+	CURL *c = easy_new(e);
 
 	if (c == NULL)
-		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
+		return -1;
 	buf_init(&form, 64 * 1024);
 	form_add(&form, c, "grant_type", "refresh_token");
 	form_add(&form, c, "refresh_token", refresh);
 	form_client(&form, c, p);
-	curl_easy_cleanup(c);
+	sym_curl_easy_cleanup(c);
 	return token_call(p, p->token_url, &form, t, e);
 }
 
@@ -211,13 +264,13 @@ oauth_device_start(const struct oauth_profile *p, struct oauth_device *d,
 	if (p->device_url == NULL)
 		return err_set(e, ERR_CONFIG, "this provider profile has no "
 		    "device authorization endpoint (--oauth2-device-url)");
-	if ((c = easy_new()) == NULL)
-		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
+	if ((c = easy_new(e)) == NULL)
+		return -1;
 	buf_init(&form, 64 * 1024);
 	form_add(&form, c, "client_id", p->client_id);
 	if (p->scope != NULL)
 		form_add(&form, c, "scope", p->scope);
-	curl_easy_cleanup(c);
+	sym_curl_easy_cleanup(c);
 	buf_init(&resp, OAUTH_RESPONSE_MAX);
 	if (http_post(p->device_url, &form, &resp, &status, e) == -1) {
 		buf_free(&resp);
@@ -236,16 +289,16 @@ oauth_device_poll(const struct oauth_profile *p, struct oauth_device *d,
     struct oauth_token *t, struct err *e)
 {
 	struct buf form;
-	CURL *c = easy_new();
+	CURL *c = easy_new(e);
 
 	if (c == NULL)
-		return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
+		return -1;
 	buf_init(&form, 64 * 1024);
 	form_add(&form, c, "grant_type",
 	    "urn:ietf:params:oauth:grant-type:device_code");
 	form_add(&form, c, "device_code", d->device_code);
 	form_client(&form, c, p);
-	curl_easy_cleanup(c);
+	sym_curl_easy_cleanup(c);
 	if (token_call(p, p->token_url, &form, t, e) == 0)
 		return 0;
 	/* RFC 8628 section 3.5. */
