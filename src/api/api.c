@@ -4,6 +4,11 @@
  * sessions, login with throttling and audit, CSRF, routing, the embedded
  * web UI and /metrics. The endpoints are in api_accounts.c and
  * api_admin.c; docs/api.yaml describes them.
+ *
+ * libmicrohttpd (and GnuTLS under it) is loaded when serve starts the API,
+ * not at start-up, so that other commands never map it (util/dl.h); this
+ * file is the one place that knows it: the other api*.c files reach the
+ * request through req_arg() and req_header().
  */
 #include "common.h"
 
@@ -27,6 +32,7 @@
 #include "api/api_impl.h"
 #include "store/store.h"
 #include "store/users.h"
+#include "util/dl.h"
 #include "util/log.h"
 #include "util/strnum.h"
 #include "util/xmalloc.h"
@@ -47,6 +53,39 @@ static const char csp[] = "default-src 'self'; script-src 'self'; "
     "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/* ---- libmicrohttpd, loaded by api_start() ---- */
+
+DL_SYM(MHD_start_daemon);
+DL_SYM(MHD_stop_daemon);
+DL_SYM(MHD_get_daemon_info);
+DL_SYM(MHD_is_feature_supported);
+DL_SYM(MHD_lookup_connection_value);
+DL_SYM(MHD_get_connection_info);
+DL_SYM(MHD_create_response_from_buffer);
+DL_SYM(MHD_add_response_header);
+DL_SYM(MHD_queue_response);
+DL_SYM(MHD_destroy_response);
+
+static const struct dl_sym mhd_syms[] = {
+	DL_ARG(MHD_start_daemon),
+	DL_ARG(MHD_stop_daemon),
+	DL_ARG(MHD_get_daemon_info),
+	DL_ARG(MHD_is_feature_supported),
+	DL_ARG(MHD_lookup_connection_value),
+	DL_ARG(MHD_get_connection_info),
+	DL_ARG(MHD_create_response_from_buffer),
+	DL_ARG(MHD_add_response_header),
+	DL_ARG(MHD_queue_response),
+	DL_ARG(MHD_destroy_response),
+};
+
+static struct dl_lib mhd_lib = {
+	.soname = "libmicrohttpd.so.12",
+	.package = "libmicrohttpd12",
+	.syms = mhd_syms,
+	.nsyms = MP_ARRAY_LEN(mhd_syms),
+};
+
 /* ---- responses ---- */
 
 static int
@@ -58,25 +97,25 @@ queue(struct req *r, unsigned status, const char *ctype, const void *data,
 
 	if (r->done)
 		return 0;
-	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)data,
+	resp = sym_MHD_create_response_from_buffer(len, (void *)(uintptr_t)data,
 	    MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
 		return -1;
-	(void)MHD_add_response_header(resp, "Content-Type", ctype);
+	(void)sym_MHD_add_response_header(resp, "Content-Type", ctype);
 	for (i = 0; i < MP_ARRAY_LEN(sec_headers); i++)
-		(void)MHD_add_response_header(resp, sec_headers[i][0],
+		(void)sym_MHD_add_response_header(resp, sec_headers[i][0],
 		    sec_headers[i][1]);
-	(void)MHD_add_response_header(resp, "Content-Security-Policy", csp);
+	(void)sym_MHD_add_response_header(resp, "Content-Security-Policy", csp);
 	if (r->api->tls)
-		(void)MHD_add_response_header(resp,
+		(void)sym_MHD_add_response_header(resp,
 		    "Strict-Transport-Security", "max-age=31536000");
 	if (cookie != NULL)
-		(void)MHD_add_response_header(resp, "Set-Cookie", cookie);
+		(void)sym_MHD_add_response_header(resp, "Set-Cookie", cookie);
 	if (retry_after != NULL)
-		(void)MHD_add_response_header(resp, "Retry-After",
+		(void)sym_MHD_add_response_header(resp, "Retry-After",
 		    retry_after);
-	(void)MHD_queue_response(r->c, status, resp);
-	MHD_destroy_response(resp);
+	(void)sym_MHD_queue_response(r->c, status, resp);
+	sym_MHD_destroy_response(resp);
 	r->done = true;
 	if (status >= 100 && status < 600)
 		__atomic_fetch_add(&r->api->n_status[status / 100], 1,
@@ -177,8 +216,7 @@ req_body(struct req *r)
 
 	if (r->in != NULL)
 		return 0;
-	ct = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND,
-	    "Content-Type");
+	ct = req_header(r, "Content-Type");
 	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
 	    (ct[16] != '\0' && ct[16] != ';')) {
 		reply_error(r, 415, "expected Content-Type: application/json",
@@ -203,7 +241,13 @@ req_body(struct req *r)
 const char *
 req_arg(struct req *r, const char *k)
 {
-	return MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, k);
+	return sym_MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, k);
+}
+
+const char *
+req_header(struct req *r, const char *name)
+{
+	return sym_MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, name);
 }
 
 /* ---- client address, proxy ---- */
@@ -218,7 +262,8 @@ req_client(struct req *r)
 	size_t n;
 
 	(void)snprintf(r->addr, sizeof(r->addr), "unknown");
-	ci = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	ci = sym_MHD_get_connection_info(r->c,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && ci->client_addr != NULL) {
 		socklen_t sl = ci->client_addr->sa_family == AF_INET6 ?
 		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -232,8 +277,7 @@ req_client(struct req *r)
 		return;
 	/* The proxy appends the address it saw: the last entry is the one
 	 * we can trust; earlier ones are the client's say-so. */
-	xff = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND,
-	    "X-Forwarded-For");
+	xff = req_header(r, "X-Forwarded-For");
 	if (xff != NULL) {
 		p = strrchr(xff, ',');
 		p = p != NULL ? p + 1 : xff;
@@ -248,8 +292,7 @@ req_client(struct req *r)
 				    tmp);
 		}
 	}
-	xfp = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND,
-	    "X-Forwarded-Proto");
+	xfp = req_header(r, "X-Forwarded-Proto");
 	if (xfp != NULL)
 		r->secure = strcasecmp(xfp, "https") == 0;
 }
@@ -273,7 +316,8 @@ req_session(struct req *r)
 	struct err e = { 0 };
 	int rc;
 
-	sid = MHD_lookup_connection_value(r->c, MHD_COOKIE_KIND, API_COOKIE);
+	sid = sym_MHD_lookup_connection_value(r->c, MHD_COOKIE_KIND,
+	    API_COOKIE);
 	if (sid == NULL || strlen(sid) != USER_TOKEN_LEN)
 		return 0;
 	rc = store_session_get(r->st, sid, &r->u, r->csrf, &e);
@@ -300,8 +344,7 @@ csrf_ok(struct req *r)
 {
 	const char *t;
 
-	t = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND,
-	    "X-CSRF-Token");
+	t = req_header(r, "X-CSRF-Token");
 	return t != NULL && strlen(t) == USER_TOKEN_LEN &&
 	    sodium_memcmp(t, r->csrf, USER_TOKEN_LEN) == 0;
 }
@@ -589,7 +632,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		r->method = method;
 		buf_init(&r->body, API_BODY_MAX);
 		*con_cls = r;
-		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		cl = sym_MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    "Content-Length");
 		if (cl != NULL) {
 			const char *why;
@@ -750,6 +793,8 @@ api_start(struct api **ap, const struct api_opts *o, struct err *e)
 	*ap = NULL;
 	if (o->state_dir == NULL)
 		return err_set(e, ERR_CONFIG, "api: no state directory");
+	if (dl_load(&mhd_lib, "serve", e) == -1)
+		return -1;
 	if (parse_listen(listen, &ss, e) == -1)
 		return -1;
 	if ((o->tls_cert == NULL) != (o->tls_key == NULL))
@@ -765,7 +810,7 @@ api_start(struct api **ap, const struct api_opts *o, struct err *e)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (o->tls_cert != NULL) {
-		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		if (sym_MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			err_set(e, ERR_CONFIG, "api: this libmicrohttpd has "
 			    "no TLS support");
 			goto fail;
@@ -777,7 +822,7 @@ api_start(struct api **ap, const struct api_opts *o, struct err *e)
 		flags |= MHD_USE_TLS;
 	}
 	if (a->tls)
-		a->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+		a->d = sym_MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
 		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
@@ -792,7 +837,7 @@ api_start(struct api **ap, const struct api_opts *o, struct err *e)
 		    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 		    MHD_OPTION_END);
 	else
-		a->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+		a->d = sym_MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
 		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
@@ -807,7 +852,7 @@ api_start(struct api **ap, const struct api_opts *o, struct err *e)
 		    errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
 		goto fail;
 	}
-	di = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
+	di = sym_MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
 	log_info("api: listening on %s (port %u)%s", listen,
 	    di != NULL ? (unsigned)di->port : 0u, a->tls ? " with TLS" : "");
 	*ap = a;
@@ -825,7 +870,7 @@ api_stop(struct api **ap)
 	if (a == NULL)
 		return;
 	if (a->d != NULL)
-		MHD_stop_daemon(a->d);
+		sym_MHD_stop_daemon(a->d);
 	api_oauth_reset();
 	free((char *)(uintptr_t)a->o.listen);
 	free((char *)(uintptr_t)a->o.state_dir);

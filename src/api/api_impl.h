@@ -71,6 +71,8 @@ int reply_text(struct req *, unsigned status, const char *ctype,
 int req_body(struct req *);
 /* Query argument or NULL. */
 const char *req_arg(struct req *, const char *);
+/* Request header field value or NULL. */
+const char *req_header(struct req *, const char *name);
 
 /* api_accounts.c: path is what follows "accounts" ("", "/ID", "/ID/x"). */
 int api_accounts(struct req *, const char *path);

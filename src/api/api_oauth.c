@@ -31,7 +31,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <microhttpd.h>
 #include <sodium.h>
 
 #include "api/api_impl.h"
@@ -179,8 +178,7 @@ redirect_uri(struct req *r)
 	size_t n;
 
 	if (r->api->o.trust_proxy) {
-		xfh = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND,
-		    "X-Forwarded-Host");
+		xfh = req_header(r, "X-Forwarded-Host");
 		if (xfh != NULL) {
 			/* the proxy's own entry is the last */
 			p = strrchr(xfh, ',');
@@ -189,7 +187,7 @@ redirect_uri(struct req *r)
 		}
 	}
 	if (h == NULL)
-		h = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Host");
+		h = req_header(r, "Host");
 	if (h == NULL)
 		return NULL;
 	n = strcspn(h, " \t");
