@@ -1157,8 +1157,12 @@ conn_free(struct conn **cp)
 			(void)SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 	}
-	SSL_CTX_free(c->ctx);
-	ERR_clear_error();
+	/* Only after TLS: on a plain connection the first OpenSSL call
+	 * would initialise libcrypto, some 1.5 MB of resident pages. */
+	if (c->ssl != NULL || c->ctx != NULL) {
+		SSL_CTX_free(c->ctx);
+		ERR_clear_error();
+	}
 	if (c->fd != -1)
 		(void)close(c->fd);
 	free(c->sess_key);
