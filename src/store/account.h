@@ -14,7 +14,6 @@ enum acct_policy { POLICY_DELETE = 0, POLICY_KEEP = 1, POLICY_KEEP_DAYS = 2 };
 #define ACCT_MAX_FOLDERS 64
 
 struct account {
-	int64_t rowid;			/* store key, 0 when not stored */
 	char *id;			/* unique, an email address */
 	enum acct_proto proto;
 	char *host;

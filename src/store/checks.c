@@ -34,23 +34,23 @@ int
 store_check_get(struct store *st, const char *acct, struct account_check *c,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
 	if ((s = store_stmt(st, sql_check_get, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, acct) != SQLITE_OK) {
+	if (db_bind_text(s, 1, acct) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading the check of %s", acct);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		c->checked_at = sqlite3_column_int64(s, 0);
+	rc = db_step(s);
+	if (rc == DB_ROW) {
+		c->checked_at = db_col_int64(s, 0);
 		c->gone = col_text(s, 1);
 		c->unknown = col_text(s, 2);
 		c->detail = col_text(s, 3);
-	} else if (rc != SQLITE_DONE) {
+	} else if (rc != DB_DONE) {
 		db_fail(st, e, "reading the check of %s", acct);
 		stmt_done(s);
 		return -1;
@@ -63,17 +63,17 @@ int
 store_check_set(struct store *st, const char *acct,
     const struct account_check *c, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql_check_set, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, acct);
-	rc |= sqlite3_bind_int64(s, 2, c->checked_at);
-	rc |= bind_text(s, 3, c->gone);
-	rc |= bind_text(s, 4, c->unknown);
-	rc |= bind_text(s, 5, c->detail);
-	if (rc != SQLITE_OK) {
+	rc = db_bind_text(s, 1, acct);
+	rc |= db_bind_int64(s, 2, c->checked_at);
+	rc |= db_bind_text(s, 3, c->gone);
+	rc |= db_bind_text(s, 4, c->unknown);
+	rc |= db_bind_text(s, 5, c->detail);
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "writing the check of %s", acct);
 	}

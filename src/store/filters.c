@@ -35,7 +35,7 @@ static const char sql_q_get[] =
     "SELECT " QUARANTINE_COLUMNS " FROM quarantine WHERE id = ?1";
 static const char sql_q_list[] =
     "SELECT " QUARANTINE_COLUMNS " FROM quarantine "
-    "WHERE ?1 IS NULL OR account = ?1 ORDER BY id";
+    "WHERE CAST(?1 AS TEXT) IS NULL OR account = ?1 ORDER BY id";
 static const char sql_q_delete[] = "DELETE FROM quarantine WHERE id = ?1";
 
 static const char *const spam_action_names[] = {
@@ -102,26 +102,26 @@ int
 store_filter_get(struct store *st, const char *acct, struct acct_filter *f,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	memset(f, 0, sizeof(*f));
 	if ((s = store_stmt(st, sql_filter_get, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, acct) != SQLITE_OK) {
+	if (db_bind_text(s, 1, acct) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading the filters of %s", acct);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		f->spam_check = sqlite3_column_int(s, 0) != 0;
-		f->virus_check = sqlite3_column_int(s, 1) != 0;
-		(void)filter_spam_action_parse((const char *)
-		    sqlite3_column_text(s, 2), &f->spam_action);
-		(void)filter_down_policy_parse((const char *)
-		    sqlite3_column_text(s, 3), &f->scanner_down);
+	rc = db_step(s);
+	if (rc == DB_ROW) {
+		f->spam_check = db_col_int64(s, 0) != 0;
+		f->virus_check = db_col_int64(s, 1) != 0;
+		(void)filter_spam_action_parse(db_col_text(s, 2),
+		    &f->spam_action);
+		(void)filter_down_policy_parse(db_col_text(s, 3),
+		    &f->scanner_down);
 		f->provider_host = col_text(s, 4);
-	} else if (rc != SQLITE_DONE) {
+	} else if (rc != DB_DONE) {
 		db_fail(st, e, "reading the filters of %s", acct);
 		stmt_done(s);
 		return -1;
@@ -134,18 +134,18 @@ int
 store_filter_set(struct store *st, const char *acct,
     const struct acct_filter *f, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql_filter_set, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, acct);
-	rc |= sqlite3_bind_int(s, 2, f->spam_check ? 1 : 0);
-	rc |= sqlite3_bind_int(s, 3, f->virus_check ? 1 : 0);
-	rc |= bind_text(s, 4, filter_spam_action_name(f->spam_action));
-	rc |= bind_text(s, 5, filter_down_policy_name(f->scanner_down));
-	rc |= bind_text(s, 6, f->provider_host);
-	if (rc != SQLITE_OK) {
+	rc = db_bind_text(s, 1, acct);
+	rc |= db_bind_int64(s, 2, f->spam_check ? 1 : 0);
+	rc |= db_bind_int64(s, 3, f->virus_check ? 1 : 0);
+	rc |= db_bind_text(s, 4, filter_spam_action_name(f->spam_action));
+	rc |= db_bind_text(s, 5, filter_down_policy_name(f->scanner_down));
+	rc |= db_bind_text(s, 6, f->provider_host);
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "writing the filters of %s", acct);
 	}
@@ -172,21 +172,21 @@ int
 store_quarantine_add(struct store *st, const struct quarantine_rec *q,
     int64_t *id_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql_q_add, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, q->account);
-	rc |= bind_text(s, 2, q->kind);
-	rc |= bind_text(s, 3, q->reason);
-	rc |= bind_text(s, 4, q->file);
-	rc |= bind_text(s, 5, q->rcpts);
-	rc |= bind_text(s, 6, q->subject);
-	rc |= bind_text(s, 7, q->sender);
-	rc |= bind_text(s, 8, q->remote_id);
-	rc |= sqlite3_bind_int64(s, 9, q->at);
-	if (rc != SQLITE_OK) {
+	rc = db_bind_text(s, 1, q->account);
+	rc |= db_bind_text(s, 2, q->kind);
+	rc |= db_bind_text(s, 3, q->reason);
+	rc |= db_bind_text(s, 4, q->file);
+	rc |= db_bind_text(s, 5, q->rcpts);
+	rc |= db_bind_text(s, 6, q->subject);
+	rc |= db_bind_text(s, 7, q->sender);
+	rc |= db_bind_text(s, 8, q->remote_id);
+	rc |= db_bind_int64(s, 9, q->at);
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "recording a quarantined message of %s",
 		    q->account);
@@ -198,23 +198,23 @@ store_quarantine_add(struct store *st, const struct quarantine_rec *q,
 		return 0;
 	if ((s = store_stmt(st, sql_q_id, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, q->file) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_ROW) {
+	if (db_bind_text(s, 1, q->file) != 0 ||
+	    db_step(s) != DB_ROW) {
 		db_fail(st, e, "reading a quarantined message of %s",
 		    q->account);
 		stmt_done(s);
 		return -1;
 	}
-	*id_r = sqlite3_column_int64(s, 0);
+	*id_r = db_col_int64(s, 0);
 	stmt_done(s);
 	return 0;
 }
 
 static void
-q_row(sqlite3_stmt *s, struct quarantine_rec *q)
+q_row(struct db_stmt *s, struct quarantine_rec *q)
 {
 	memset(q, 0, sizeof(*q));
-	q->id = sqlite3_column_int64(s, 0);
+	q->id = db_col_int64(s, 0);
 	q->account = col_text(s, 1);
 	q->kind = col_text(s, 2);
 	q->reason = col_text(s, 3);
@@ -223,30 +223,30 @@ q_row(sqlite3_stmt *s, struct quarantine_rec *q)
 	q->subject = col_text(s, 6);
 	q->sender = col_text(s, 7);
 	q->remote_id = col_text(s, 8);
-	q->at = sqlite3_column_int64(s, 9);
+	q->at = db_col_int64(s, 9);
 }
 
 int
 store_quarantine_get(struct store *st, int64_t id, struct quarantine_rec *q,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	memset(q, 0, sizeof(*q));
 	if ((s = store_stmt(st, sql_q_get, e)) == NULL)
 		return -1;
-	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK) {
+	if (db_bind_int64(s, 1, id) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading the quarantine");
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(s);
+	if (rc == DB_ROW) {
 		q_row(s, q);
 		stmt_done(s);
 		return 0;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "reading the quarantine");
 		stmt_done(s);
 		return -1;
@@ -260,7 +260,7 @@ int
 store_quarantine_list(struct store *st, const char *acct,
     struct quarantine_rec **list_r, size_t *n_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	struct quarantine_rec *v = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
@@ -269,18 +269,18 @@ store_quarantine_list(struct store *st, const char *acct,
 	*n_r = 0;
 	if ((s = store_stmt(st, sql_q_list, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, acct) != SQLITE_OK) {
+	if (db_bind_text(s, 1, acct) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "listing the quarantine");
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		if (n == cap) {
 			cap = cap == 0 ? 32 : cap * 2;
 			v = xreallocarray(v, cap, sizeof(*v));
 		}
 		q_row(s, &v[n++]);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "listing the quarantine");
 		stmt_done(s);
 		store_quarantine_list_free(&v, n);
@@ -308,11 +308,11 @@ store_quarantine_list_free(struct quarantine_rec **v, size_t n)
 int
 store_quarantine_delete(struct store *st, int64_t id, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = store_stmt(st, sql_q_delete, e)) == NULL)
 		return -1;
-	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK) {
+	if (db_bind_int64(s, 1, id) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "deleting from the quarantine");
 	}

@@ -14,12 +14,13 @@
 
 static const char sql_done_load[] =
     "SELECT rcpt FROM deliveries WHERE account = ?1 AND folder = ?2 AND "
-    "uidvalidity = ?3 AND uid = ?4 ORDER BY rcpt";
+    "uidvalidity = ?3 AND uid = ?4 ORDER BY rcpt COLLATE BINARY";
 static const char sql_done_any[] =
     "SELECT 1 FROM deliveries WHERE account = ?1 LIMIT 1";
 static const char sql_done_add[] =
-    "INSERT OR IGNORE INTO deliveries (account, folder, uidvalidity, uid, "
-    "rcpt, delivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO deliveries (account, folder, uidvalidity, uid, rcpt, "
+    "delivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT (account, folder, uidvalidity, uid, rcpt) DO NOTHING";
 static const char sql_parked_add[] =
     "INSERT INTO parked (account, folder, uidvalidity, uid, msgid, "
     "subject, reason, parked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -28,7 +29,8 @@ static const char sql_parked_add[] =
     "reason = excluded.reason, parked_at = excluded.parked_at";
 static const char sql_parked_list[] =
     "SELECT folder, uidvalidity, uid, msgid, subject, reason, parked_at "
-    "FROM parked WHERE account = ?1 ORDER BY parked_at, uid";
+    "FROM parked WHERE account = ?1 "
+    "ORDER BY parked_at, uid COLLATE BINARY";
 static const char sql_parked_del[] =
     "DELETE FROM parked WHERE account = ?1 AND folder = ?2 AND "
     "uidvalidity = ?3 AND uid = ?4";
@@ -40,14 +42,14 @@ static const char sql_msg_release[] =
     "AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4";
 
 static int
-bind_key(sqlite3_stmt *s, const char *acct, const char *folder,
+bind_key(struct db_stmt *s, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid)
 {
-	int rc = bind_text(s, 1, acct);
+	int rc = db_bind_text(s, 1, acct);
 
-	rc |= bind_text(s, 2, folder != NULL ? folder : "");
-	rc |= sqlite3_bind_int64(s, 3, (sqlite3_int64)uidvalidity);
-	rc |= bind_text(s, 4, uid);
+	rc |= db_bind_text(s, 2, folder != NULL ? folder : "");
+	rc |= db_bind_int64(s, 3, (int64_t)uidvalidity);
+	rc |= db_bind_text(s, 4, uid);
 	return rc;
 }
 
@@ -69,7 +71,7 @@ store_rcpt_done_load(struct store *st, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, char ***rcpts_r, size_t *n_r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char **v = NULL;
 	size_t n = 0;
 	int rc;
@@ -78,11 +80,11 @@ store_rcpt_done_load(struct store *st, const char *acct, const char *folder,
 	*n_r = 0;
 	if ((s = store_stmt(st, sql_done_load, e)) == NULL)
 		return -1;
-	if (bind_key(s, acct, folder, uidvalidity, uid) != SQLITE_OK) {
+	if (bind_key(s, acct, folder, uidvalidity, uid) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "loading deliveries of %s", acct);
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		v[n] = col_text(s, 0);
 		if (v[n] == NULL)
@@ -90,7 +92,7 @@ store_rcpt_done_load(struct store *st, const char *acct, const char *folder,
 		n++;
 	}
 	stmt_done(s);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		store_strv_free(&v, n);
 		return db_fail(st, e, "loading deliveries of %s", acct);
 	}
@@ -103,21 +105,21 @@ int
 store_rcpt_done_any(struct store *st, const char *acct, bool *any_r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	*any_r = false;
 	if ((s = store_stmt(st, sql_done_any, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, acct) != SQLITE_OK) {
+	if (db_bind_text(s, 1, acct) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "looking up deliveries of %s", acct);
 	}
-	rc = sqlite3_step(s);
+	rc = db_step(s);
 	stmt_done(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		return db_fail(st, e, "looking up deliveries of %s", acct);
-	*any_r = rc == SQLITE_ROW;
+	*any_r = rc == DB_ROW;
 	return 0;
 }
 
@@ -125,13 +127,13 @@ int
 store_rcpt_done_add(struct store *st, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, const char *rcpt, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = store_stmt(st, sql_done_add, e)) == NULL)
 		return -1;
 	if ((bind_key(s, acct, folder, uidvalidity, uid) |
-	    bind_text(s, 5, rcpt) |
-	    sqlite3_bind_int64(s, 6, store_now())) != SQLITE_OK) {
+	    db_bind_text(s, 5, rcpt) |
+	    db_bind_int64(s, 6, store_now())) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "recording a delivery of %s", acct);
 	}
@@ -143,14 +145,14 @@ store_parked_add(struct store *st, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, const char *msgid,
     const char *subject, const char *reason, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = store_stmt(st, sql_parked_add, e)) == NULL)
 		return -1;
 	if ((bind_key(s, acct, folder, uidvalidity, uid) |
-	    bind_text(s, 5, msgid) | bind_text(s, 6, subject) |
-	    bind_text(s, 7, reason) |
-	    sqlite3_bind_int64(s, 8, store_now())) != SQLITE_OK) {
+	    db_bind_text(s, 5, msgid) | db_bind_text(s, 6, subject) |
+	    db_bind_text(s, 7, reason) |
+	    db_bind_int64(s, 8, store_now())) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "parking a message of %s", acct);
 	}
@@ -161,7 +163,7 @@ int
 store_parked_list(struct store *st, const char *acct,
     struct parked_rec **recs_r, size_t *n_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	struct parked_rec *v = NULL, *p;
 	size_t n = 0;
 	int rc;
@@ -170,27 +172,27 @@ store_parked_list(struct store *st, const char *acct,
 	*n_r = 0;
 	if ((s = store_stmt(st, sql_parked_list, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, acct) != SQLITE_OK) {
+	if (db_bind_text(s, 1, acct) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "listing parked messages of %s", acct);
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		p = &v[n++];
 		p->folder = col_text(s, 0);
 		if (p->folder == NULL)
 			p->folder = xstrdup("");
-		p->uidvalidity = (uint64_t)sqlite3_column_int64(s, 1);
+		p->uidvalidity = (uint64_t)db_col_int64(s, 1);
 		p->uid = col_text(s, 2);
 		if (p->uid == NULL)
 			p->uid = xstrdup("");
 		p->msgid = col_text(s, 3);
 		p->subject = col_text(s, 4);
 		p->reason = col_text(s, 5);
-		p->parked_at = sqlite3_column_int64(s, 6);
+		p->parked_at = db_col_int64(s, 6);
 	}
 	stmt_done(s);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		store_parked_free(&v, n);
 		return db_fail(st, e, "listing parked messages of %s", acct);
 	}
@@ -266,15 +268,15 @@ static int
 parked_resolve(struct store *st, const char *acct,
     const struct parked_rec *p, const char *sql, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if (store_begin(st, e) == -1)
 		return -1;
 	if ((s = store_stmt(st, sql, e)) == NULL)
 		goto fail;
 	if ((bind_key(s, acct, p->folder, p->uidvalidity, p->uid) |
-	    (sql == sql_msg_release ? sqlite3_bind_int64(s, 5, store_now()) :
-	    SQLITE_OK)) != SQLITE_OK) {
+	    (sql == sql_msg_release ? db_bind_int64(s, 5, store_now()) :
+	    0)) != 0) {
 		stmt_done(s);
 		db_fail(st, e, "updating the journal of %s", acct);
 		goto fail;
@@ -284,7 +286,7 @@ parked_resolve(struct store *st, const char *acct,
 	if ((s = store_stmt(st, sql_parked_del, e)) == NULL)
 		goto fail;
 	if (bind_key(s, acct, p->folder, p->uidvalidity, p->uid) !=
-	    SQLITE_OK) {
+	    0) {
 		stmt_done(s);
 		db_fail(st, e, "unparking a message of %s", acct);
 		goto fail;

@@ -42,8 +42,8 @@ static const char sql_psecret_get[] =
 static const char sql_tokens_set[] =
     "UPDATE account_oauth SET access_token = ?2, expires_at = ?3, "
     "refresh_token = COALESCE(?4, refresh_token), state = 'authorized', "
-    "reason = NULL, authorized_at = CASE WHEN ?4 IS NULL THEN "
-    "authorized_at ELSE ?5 END WHERE account = ?1";
+    "reason = NULL, authorized_at = COALESCE(?5, authorized_at) "
+    "WHERE account = ?1";
 static const char sql_tokens_get[] =
     "SELECT refresh_token, access_token, expires_at FROM account_oauth "
     "WHERE account = ?1";
@@ -86,19 +86,19 @@ int
 store_oauth_get(struct store *st, const char *acct, struct oauth_acct *o,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char *auth, *state;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
 	if ((s = store_stmt(st, sql_get, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, acct) != SQLITE_OK) {
+	if (db_bind_text(s, 1, acct) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading OAuth2 settings of %s", acct);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(s);
+	if (rc == DB_ROW) {
 		auth = col_text(s, 0);
 		o->oauth2 = auth != NULL && strcmp(auth, "oauth2") == 0;
 		free(auth);
@@ -109,7 +109,7 @@ store_oauth_get(struct store *st, const char *acct, struct oauth_acct *o,
 		o->device_url = col_text(s, 5);
 		o->client_id = col_text(s, 6);
 		o->scope = col_text(s, 7);
-		o->has_client_secret = sqlite3_column_int(s, 8) != 0;
+		o->has_client_secret = db_col_int64(s, 8) != 0;
 		state = col_text(s, 9);
 		if (state != NULL && strcmp(state, "authorized") == 0)
 			o->state = OAUTH_TS_AUTHORIZED;
@@ -117,12 +117,12 @@ store_oauth_get(struct store *st, const char *acct, struct oauth_acct *o,
 			o->state = OAUTH_TS_NEEDED;
 		free(state);
 		o->reason = col_text(s, 10);
-		o->expires_at = sqlite3_column_int64(s, 11);
-		o->authorized_at = sqlite3_column_int64(s, 12);
-		o->has_refresh = sqlite3_column_int(s, 13) != 0;
-		o->has_access = sqlite3_column_int(s, 14) != 0;
+		o->expires_at = db_col_int64(s, 11);
+		o->authorized_at = db_col_int64(s, 12);
+		o->has_refresh = db_col_int64(s, 13) != 0;
+		o->has_access = db_col_int64(s, 14) != 0;
 		o->mech = col_text(s, 15);
-	} else if (rc != SQLITE_DONE) {
+	} else if (rc != DB_DONE) {
 		db_fail(st, e, "reading OAuth2 settings of %s", acct);
 		stmt_done(s);
 		return -1;
@@ -135,22 +135,22 @@ int
 store_oauth_set(struct store *st, const char *acct,
     const struct oauth_acct *o, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql_set, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, acct);
-	rc |= bind_text(s, 2, o->oauth2 ? "oauth2" : "password");
-	rc |= bind_text(s, 3, o->provider);
-	rc |= bind_text(s, 4, o->tenant);
-	rc |= bind_text(s, 5, o->auth_url);
-	rc |= bind_text(s, 6, o->token_url);
-	rc |= bind_text(s, 7, o->device_url);
-	rc |= bind_text(s, 8, o->client_id);
-	rc |= bind_text(s, 9, o->scope);
-	rc |= bind_text(s, 10, o->mech);
-	if (rc != SQLITE_OK) {
+	rc = db_bind_text(s, 1, acct);
+	rc |= db_bind_text(s, 2, o->oauth2 ? "oauth2" : "password");
+	rc |= db_bind_text(s, 3, o->provider);
+	rc |= db_bind_text(s, 4, o->tenant);
+	rc |= db_bind_text(s, 5, o->auth_url);
+	rc |= db_bind_text(s, 6, o->token_url);
+	rc |= db_bind_text(s, 7, o->device_url);
+	rc |= db_bind_text(s, 8, o->client_id);
+	rc |= db_bind_text(s, 9, o->scope);
+	rc |= db_bind_text(s, 10, o->mech);
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "writing OAuth2 settings of %s", acct);
 	}
@@ -161,7 +161,7 @@ store_oauth_set(struct store *st, const char *acct,
 
 /* Bind a sealed copy of v (or NULL) at index i. */
 static int
-bind_sealed(struct store *st, sqlite3_stmt *s, int i, const char *v,
+bind_sealed(struct store *st, struct db_stmt *s, int i, const char *v,
     size_t len)
 {
 	unsigned char *blob = NULL;
@@ -169,42 +169,44 @@ bind_sealed(struct store *st, sqlite3_stmt *s, int i, const char *v,
 	int rc;
 
 	if (v == NULL)
-		return sqlite3_bind_null(s, i);
-	(void)secret_seal(st->key, v, len, &blob, &blen);
-	rc = sqlite3_bind_blob(s, i, blob, (int)blen, SQLITE_TRANSIENT);
+		return db_bind_null(s, i);
+	if (secret_seal(st->key, v, len, &blob, &blen) == -1)
+		return -1;
+	rc = db_bind_blob(s, i, blob, blen);
 	free(blob);
 	return rc;
 }
 
 /* Open the blob in column col; *v_r NULL for SQL NULL. */
 static int
-col_sealed(struct store *st, sqlite3_stmt *s, int col, char **v_r,
+col_sealed(struct store *st, struct db_stmt *s, int col, char **v_r,
     size_t *len_r, struct err *e)
 {
 	const unsigned char *blob;
+	size_t blen;
 
 	*v_r = NULL;
 	*len_r = 0;
-	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+	if (db_col_null(s, col))
 		return 0;
-	blob = sqlite3_column_blob(s, col);
-	return secret_open(st->key, blob, blob != NULL ?
-	    (size_t)sqlite3_column_bytes(s, col) : 0, v_r, len_r, e);
+	blob = db_col_blob(s, col, &blen);
+	return secret_open(st->key, blob, blob != NULL ? blen : 0, v_r,
+	    len_r, e);
 }
 
 static int
 secret_write(struct store *st, const char *sql, const char *key,
     const char *v, size_t len, const char *what, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, key);
+	rc = db_bind_text(s, 1, key);
 	if (sql != sql_psecret_del)
 		rc |= bind_sealed(st, s, 2, v, len);
-	if (rc != SQLITE_OK) {
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "%s %s", what, key);
 	}
@@ -217,21 +219,21 @@ static int
 secret_read(struct store *st, const char *sql, const char *key, int col,
     char **v_r, size_t *len_r, const char *what, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	*v_r = NULL;
 	*len_r = 0;
 	if ((s = store_stmt(st, sql, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, key) != SQLITE_OK) {
+	if (db_bind_text(s, 1, key) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading %s of %s", what, key);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	rc = db_step(s);
+	if (rc == DB_ROW)
 		rc = col_sealed(st, s, col, v_r, len_r, e);
-	else if (rc == SQLITE_DONE)
+	else if (rc == DB_DONE)
 		rc = 0;
 	else
 		rc = db_fail(st, e, "reading %s of %s", what, key);
@@ -279,25 +281,29 @@ store_oauth_tokens_set(struct store *st, const char *acct,
     const char *refresh, const char *access, int64_t expires_at,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql_tokens_set, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, acct);
+	rc = db_bind_text(s, 1, acct);
 	rc |= bind_sealed(st, s, 2, access, access != NULL ?
 	    strlen(access) : 0);
-	rc |= sqlite3_bind_int64(s, 3, expires_at);
+	rc |= db_bind_int64(s, 3, expires_at);
 	rc |= bind_sealed(st, s, 4, refresh, refresh != NULL ?
 	    strlen(refresh) : 0);
-	rc |= sqlite3_bind_int64(s, 5, store_now());
-	if (rc != SQLITE_OK) {
+	/* A new refresh token is a new authorization. */
+	if (refresh != NULL)
+		rc |= db_bind_int64(s, 5, store_now());
+	else
+		rc |= db_bind_null(s, 5);
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "storing OAuth2 tokens of %s", acct);
 	}
 	if (write_done(st, s, e, "storing OAuth2 tokens", acct) == -1)
 		return -1;
-	if (sqlite3_changes(st->db) == 0)
+	if (db_changes(st->db) == 0)
 		return err_set(e, ERR_CONFIG, "%s is not an OAuth2 account",
 		    acct);
 	return 0;
@@ -308,7 +314,7 @@ store_oauth_tokens_get(struct store *st, const char *acct,
     char **refresh_r, size_t *rlen_r, char **access_r, size_t *alen_r,
     int64_t *expires_at_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	*refresh_r = *access_r = NULL;
@@ -316,17 +322,17 @@ store_oauth_tokens_get(struct store *st, const char *acct,
 	*expires_at_r = 0;
 	if ((s = store_stmt(st, sql_tokens_get, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, acct) != SQLITE_OK) {
+	if (db_bind_text(s, 1, acct) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading OAuth2 tokens of %s", acct);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(s);
+	if (rc == DB_ROW) {
 		rc = col_sealed(st, s, 0, refresh_r, rlen_r, e);
 		if (rc == 0)
 			rc = col_sealed(st, s, 1, access_r, alen_r, e);
-		*expires_at_r = sqlite3_column_int64(s, 2);
-	} else if (rc == SQLITE_DONE)
+		*expires_at_r = db_col_int64(s, 2);
+	} else if (rc == DB_DONE)
 		rc = 0;
 	else
 		rc = db_fail(st, e, "reading OAuth2 tokens of %s", acct);
@@ -343,15 +349,15 @@ static int
 simple_write(struct store *st, const char *sql, const char *acct,
     const char *reason, const char *what, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, acct);
+	rc = db_bind_text(s, 1, acct);
 	if (reason != NULL)
-		rc |= bind_text(s, 2, reason);
-	if (rc != SQLITE_OK) {
+		rc |= db_bind_text(s, 2, reason);
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "%s of %s", what, acct);
 	}

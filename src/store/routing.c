@@ -78,7 +78,7 @@ static int
 group_write(struct store *st, const char *sql, const char *name,
     char *const *members, size_t n, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char *joined;
 	int rc;
 
@@ -92,26 +92,26 @@ group_write(struct store *st, const char *sql, const char *name,
 		free(joined);
 		return -1;
 	}
-	rc = bind_text(s, 1, name);
-	rc |= bind_text(s, 2, joined);
-	rc |= sqlite3_bind_int64(s, 3, store_now());
+	rc = db_bind_text(s, 1, name);
+	rc |= db_bind_text(s, 2, joined);
+	rc |= db_bind_int64(s, 3, store_now());
 	free(joined);
-	if (rc != SQLITE_OK) {
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "writing group %s", name);
 	}
 	rc = stmt_exec(s);
-	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+	if (rc == DB_ERROR && db_err_unique(st->db)) {
 		stmt_done(s);
 		return err_set(e, ERR_CONFIG, "group %s already exists", name);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "writing group %s", name);
 		stmt_done(s);
 		return -1;
 	}
 	stmt_done(s);
-	if (sql == sql_group_set && sqlite3_changes(st->db) == 0)
+	if (sql == sql_group_set && db_changes(st->db) == 0)
 		return err_set(e, ERR_CONFIG, "no such group %s", name);
 	return store_change_bump(st, e);
 }
@@ -134,7 +134,7 @@ int
 store_group_get(struct store *st, const char *name, char ***members_r,
     size_t *n_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char *m = NULL;
 	int rc;
 
@@ -142,20 +142,20 @@ store_group_get(struct store *st, const char *name, char ***members_r,
 	*n_r = 0;
 	if ((s = store_stmt(st, sql_group_get, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, name) != SQLITE_OK) {
+	if (db_bind_text(s, 1, name) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading group %s", name);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	rc = db_step(s);
+	if (rc == DB_ROW)
 		m = col_text(s, 0);
-	else if (rc != SQLITE_DONE) {
+	else if (rc != DB_DONE) {
 		db_fail(st, e, "reading group %s", name);
 		stmt_done(s);
 		return -1;
 	}
 	stmt_done(s);
-	if (rc == SQLITE_DONE)
+	if (rc == DB_DONE)
 		return err_set(e, ERR_CONFIG, "no such group %s", name);
 	members_split(m != NULL ? m : "", members_r, n_r);
 	free(m);
@@ -166,7 +166,7 @@ int
 store_group_list(struct store *st, char ***names_r, size_t *n_r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char **v = NULL;
 	size_t n = 0;
 	int rc;
@@ -175,11 +175,11 @@ store_group_list(struct store *st, char ***names_r, size_t *n_r,
 	*n_r = 0;
 	if ((s = store_stmt(st, sql_group_list, e)) == NULL)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		v[n++] = col_text(s, 0);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "listing groups");
 		stmt_done(s);
 		store_strv_free(&v, n);
@@ -194,17 +194,17 @@ store_group_list(struct store *st, char ***names_r, size_t *n_r,
 int
 store_group_delete(struct store *st, const char *name, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = store_stmt(st, sql_group_delete, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, name) != SQLITE_OK) {
+	if (db_bind_text(s, 1, name) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "deleting group %s", name);
 	}
 	if (write_done(st, s, e, "deleting group", name) == -1)
 		return -1;
-	if (sqlite3_changes(st->db) == 0)
+	if (db_changes(st->db) == 0)
 		return err_set(e, ERR_CONFIG, "no such group %s", name);
 	return store_change_bump(st, e);
 }
@@ -250,20 +250,20 @@ int
 store_routing_get(struct store *st, const char *acct, struct routing *r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char *v;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	if ((s = store_stmt(st, sql_routing_get, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, acct) != SQLITE_OK) {
+	if (db_bind_text(s, 1, acct) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading routing of %s", acct);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		r->multidrop = sqlite3_column_int(s, 0) != 0;
+	rc = db_step(s);
+	if (rc == DB_ROW) {
+		r->multidrop = db_col_int64(s, 0) != 0;
 		r->domains = col_text(s, 1);
 		r->envelope_headers = col_text(s, 2);
 		r->rules = col_text(s, 3);
@@ -273,7 +273,7 @@ store_routing_get(struct store *st, const char *acct, struct routing *r,
 		    &r->reroute_unknown) == -1)
 			r->reroute_unknown = ROUTING_REROUTE_DEFAULT;
 		free(v);
-	} else if (rc != SQLITE_DONE) {
+	} else if (rc != DB_DONE) {
 		db_fail(st, e, "reading routing of %s", acct);
 		stmt_done(s);
 		return -1;
@@ -286,20 +286,20 @@ int
 store_routing_set(struct store *st, const char *acct,
     const struct routing *r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql_routing_set, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, acct);
-	rc |= sqlite3_bind_int(s, 2, r->multidrop ? 1 : 0);
-	rc |= bind_text(s, 3, r->domains);
-	rc |= bind_text(s, 4, r->envelope_headers);
-	rc |= bind_text(s, 5, r->rules);
-	rc |= bind_text(s, 6, r->postmaster);
-	rc |= bind_text(s, 7, r->reroute_unknown == ROUTING_REROUTE_DEFAULT ?
+	rc = db_bind_text(s, 1, acct);
+	rc |= db_bind_int64(s, 2, r->multidrop ? 1 : 0);
+	rc |= db_bind_text(s, 3, r->domains);
+	rc |= db_bind_text(s, 4, r->envelope_headers);
+	rc |= db_bind_text(s, 5, r->rules);
+	rc |= db_bind_text(s, 6, r->postmaster);
+	rc |= db_bind_text(s, 7, r->reroute_unknown == ROUTING_REROUTE_DEFAULT ?
 	    NULL : routing_reroute_name(r->reroute_unknown));
-	if (rc != SQLITE_OK) {
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "writing routing of %s", acct);
 	}

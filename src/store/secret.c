@@ -135,6 +135,42 @@ out:
 	return rc;
 }
 
+static const char *
+key_env(void)
+{
+	const char *v = getenv(SECRET_KEY_ENV);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+char *
+secret_key_source(const char *state_dir)
+{
+	if (key_env() != NULL)
+		return xasprintf("$%s", SECRET_KEY_ENV);
+	return xasprintf("%s/%s", state_dir, SECRET_KEY_FILE);
+}
+
+/* The key as 64 hex digits (either case); the value is never echoed. */
+static int
+key_from_env(const char *hex, unsigned char key[SECRET_KEY_LEN],
+    struct err *e)
+{
+	size_t n = strlen(hex), bin_len = 0;
+	const char *end = NULL;
+
+	if (n != SECRET_KEY_LEN * 2 || sodium_hex2bin(key, SECRET_KEY_LEN,
+	    hex, n, NULL, &bin_len, &end) != 0 || bin_len != SECRET_KEY_LEN ||
+	    end != hex + n) {
+		sodium_memzero(key, SECRET_KEY_LEN);
+		return err_set(e, ERR_CONFIG, "%s must be %d hexadecimal "
+		    "digits (a %d-byte key), not %zu characters%s",
+		    SECRET_KEY_ENV, SECRET_KEY_LEN * 2, SECRET_KEY_LEN, n,
+		    n == SECRET_KEY_LEN * 2 ? " with a non-hex one" : "");
+	}
+	return 0;
+}
+
 int
 secret_key_load(const char *state_dir, unsigned char key[SECRET_KEY_LEN],
     struct err *e)
@@ -147,6 +183,8 @@ secret_key_load(const char *state_dir, unsigned char key[SECRET_KEY_LEN],
 
 	if (secret_init(e) == -1)
 		return -1;
+	if (key_env() != NULL)
+		return key_from_env(key_env(), key, e);
 	path = xasprintf("%s/%s", state_dir, SECRET_KEY_FILE);
 	if (key_create(state_dir, path, e) == -1)
 		goto out;

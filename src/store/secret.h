@@ -6,6 +6,10 @@
  * so concurrent first starts agree on one key). A key file that is group or world accessible, or not exactly 32
  * bytes, is refused (ERR_CONFIG naming the path). A sealed secret is one
  * blob: nonce (24 bytes) || secretbox ciphertext (MAC + message).
+ *
+ * The key may come from the environment instead (SECRET_KEY_ENV, 64 hex
+ * digits): nodes sharing a PostgreSQL store need one key, and a secret
+ * store can hand it over that way. Then no key file is read or created.
  */
 #ifndef MP_SECRET_H
 #define MP_SECRET_H
@@ -15,13 +19,18 @@
 
 #define SECRET_KEY_LEN 32
 #define SECRET_KEY_FILE "secret.key"
+#define SECRET_KEY_ENV "MAILPULL_STORE_KEY"
 
 /* Initialise libsodium (idempotent). 0, or -1 with ERR_INTERNAL. */
 int secret_init(struct err *);
-/* Load STATE/secret.key, creating it when missing. The state directory
- * must exist. On error key is wiped. */
+/* Load the key from SECRET_KEY_ENV when it is set and not empty (ERR_CONFIG
+ * when it is not 64 hex digits), else from STATE/secret.key, creating it
+ * when missing. The state directory must exist. On error key is wiped. */
 int secret_key_load(const char *state_dir, unsigned char key[SECRET_KEY_LEN],
     struct err *);
+/* Where secret_key_load() takes the key from, for messages: the variable's
+ * name or the key file's path. Allocated. */
+char *secret_key_source(const char *state_dir);
 /* Seal len bytes of pt; *blob_r is allocated (free()), never fails short of
  * running out of memory, which aborts. */
 int secret_seal(const unsigned char key[SECRET_KEY_LEN], const void *pt,

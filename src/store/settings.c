@@ -22,26 +22,26 @@ static const char sql_list[] =
 static const char sql_bump[] =
     "INSERT INTO settings (key, value) VALUES ('.changes', '1') "
     "ON CONFLICT (key) DO UPDATE SET "
-    "value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)";
+    "value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)";
 
 int
 store_setting_get(struct store *st, const char *key, char **value_r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	*value_r = NULL;
 	if ((s = store_stmt(st, sql_get, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, key) != SQLITE_OK) {
+	if (db_bind_text(s, 1, key) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading setting %s", key);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	rc = db_step(s);
+	if (rc == DB_ROW)
 		*value_r = col_text(s, 0);
-	else if (rc != SQLITE_DONE) {
+	else if (rc != DB_DONE) {
 		db_fail(st, e, "reading setting %s", key);
 		stmt_done(s);
 		return -1;
@@ -54,16 +54,16 @@ int
 store_setting_set(struct store *st, const char *key, const char *value,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, value != NULL ? sql_set : sql_unset, e)) ==
 	    NULL)
 		return -1;
-	rc = bind_text(s, 1, key);
+	rc = db_bind_text(s, 1, key);
 	if (value != NULL)
-		rc |= bind_text(s, 2, value);
-	if (rc != SQLITE_OK) {
+		rc |= db_bind_text(s, 2, value);
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "writing setting %s", key);
 	}
@@ -76,7 +76,7 @@ int
 store_setting_list(struct store *st, char ***keys_r, char ***values_r,
     size_t *n_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char **k = NULL, **v = NULL;
 	size_t n = 0;
 	int rc;
@@ -85,14 +85,14 @@ store_setting_list(struct store *st, char ***keys_r, char ***values_r,
 	*n_r = 0;
 	if ((s = store_stmt(st, sql_list, e)) == NULL)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		k = xreallocarray(k, n + 1, sizeof(*k));
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		k[n] = col_text(s, 0);
 		v[n] = col_text(s, 1);
 		n++;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "listing settings");
 		stmt_done(s);
 		store_setting_list_free(&k, &v, n);
@@ -122,7 +122,7 @@ store_setting_list_free(char ***keys, char ***values, size_t n)
 int
 store_change_bump(struct store *st, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = store_stmt(st, sql_bump, e)) == NULL)
 		return -1;

@@ -26,7 +26,8 @@ static const char sql_record[] =
     "INSERT INTO account_status (account, state, failing_since, "
     "consecutive_failures, last_error, last_class, last_success, "
     "last_attempt, next_check) "
-    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+    "SELECT ?1, ?2, CAST(?3 AS BIGINT), ?4, ?5, ?6, CAST(?7 AS BIGINT), "
+    "CAST(?8 AS BIGINT), CAST(?9 AS BIGINT) "
     "WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?1) "
     "ON CONFLICT (account) DO UPDATE SET state = excluded.state, "
     "failing_since = excluded.failing_since, "
@@ -81,43 +82,40 @@ status_clear(struct acct_status *s)
 }
 
 static void
-status_row(sqlite3_stmt *s, struct acct_status *r)
+status_row(struct db_stmt *s, struct acct_status *r)
 {
-	const unsigned char *t;
-
 	memset(r, 0, sizeof(*r));
 	r->account = col_text(s, 0);
-	r->interval = sqlite3_column_int(s, 1);
-	r->idle = sqlite3_column_int(s, 2) != 0;
-	t = sqlite3_column_text(s, 3);
-	r->state = state_parse((const char *)t);
-	r->failing_since = sqlite3_column_int64(s, 4);
-	r->consecutive_failures = sqlite3_column_int(s, 5);
+	r->interval = (int)db_col_int64(s, 1);
+	r->idle = db_col_int64(s, 2) != 0;
+	r->state = state_parse(db_col_text(s, 3));
+	r->failing_since = db_col_int64(s, 4);
+	r->consecutive_failures = (int)db_col_int64(s, 5);
 	r->last_error = col_text(s, 6);
 	r->last_class = col_text(s, 7);
-	r->last_success = sqlite3_column_int64(s, 8);
-	r->last_attempt = sqlite3_column_int64(s, 9);
-	r->next_check = sqlite3_column_int64(s, 10);
+	r->last_success = db_col_int64(s, 8);
+	r->last_attempt = db_col_int64(s, 9);
+	r->next_check = db_col_int64(s, 10);
 }
 
 int
 store_status_get(struct store *st, const char *id, struct acct_status *r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	if ((s = store_stmt(st, sql_get, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, id) != SQLITE_OK) {
+	if (db_bind_text(s, 1, id) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading the status of %s", id);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	rc = db_step(s);
+	if (rc == DB_ROW)
 		status_row(s, r);
-	else if (rc != SQLITE_DONE) {
+	else if (rc != DB_DONE) {
 		db_fail(st, e, "reading the status of %s", id);
 		stmt_done(s);
 		return -1;
@@ -131,7 +129,7 @@ int
 store_status_list(struct store *st, struct acct_status **list_r,
     size_t *n_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	struct acct_status *v = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
@@ -140,14 +138,14 @@ store_status_list(struct store *st, struct acct_status **list_r,
 	*n_r = 0;
 	if ((s = store_stmt(st, sql_list, e)) == NULL)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		if (n == cap) {
 			cap = cap == 0 ? 64 : cap * 2;
 			v = xreallocarray(v, cap, sizeof(*v));
 		}
 		status_row(s, &v[n++]);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "listing account status");
 		stmt_done(s);
 		store_status_list_free(&v, n);
@@ -173,32 +171,32 @@ store_status_list_free(struct acct_status **v, size_t n)
 }
 
 static int
-bind_time(sqlite3_stmt *s, int i, int64_t t)
+bind_time(struct db_stmt *s, int i, int64_t t)
 {
 	if (t == 0)
-		return sqlite3_bind_null(s, i);
-	return sqlite3_bind_int64(s, i, t);
+		return db_bind_null(s, i);
+	return db_bind_int64(s, i, t);
 }
 
 int
 store_status_record(struct store *st, const struct acct_status *r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql_record, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, r->account);
-	rc |= bind_text(s, 2, status_state_name(r->state));
+	rc = db_bind_text(s, 1, r->account);
+	rc |= db_bind_text(s, 2, status_state_name(r->state));
 	rc |= bind_time(s, 3, r->failing_since);
-	rc |= sqlite3_bind_int(s, 4, r->consecutive_failures);
-	rc |= bind_text(s, 5, r->last_error);
-	rc |= bind_text(s, 6, r->last_class);
+	rc |= db_bind_int64(s, 4, r->consecutive_failures);
+	rc |= db_bind_text(s, 5, r->last_error);
+	rc |= db_bind_text(s, 6, r->last_class);
 	rc |= bind_time(s, 7, r->last_success);
 	rc |= bind_time(s, 8, r->last_attempt);
 	rc |= bind_time(s, 9, r->next_check);
-	if (rc != SQLITE_OK) {
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "writing the status of %s", r->account);
 	}
@@ -209,15 +207,15 @@ int
 store_status_set_schedule(struct store *st, const char *id, int interval,
     bool idle, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if ((s = store_stmt(st, sql_schedule, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, id);
-	rc |= sqlite3_bind_int(s, 2, interval);
-	rc |= sqlite3_bind_int(s, 3, idle ? 1 : 0);
-	if (rc != SQLITE_OK) {
+	rc = db_bind_text(s, 1, id);
+	rc |= db_bind_int64(s, 2, interval);
+	rc |= db_bind_int64(s, 3, idle ? 1 : 0);
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "writing the schedule of %s", id);
 	}

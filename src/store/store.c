@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +15,13 @@
 #include <unistd.h>
 
 #include <sodium.h>
-#include <sqlite3.h>
 
+#include "store/db.h"
 #include "store/secret.h"
 #include "store/store.h"
 #include "store/settings.h"
 #include "store/store_impl.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -47,13 +50,6 @@ static const char *const store_ext_schemas[] = {
 	"uidvalidity INTEGER NOT NULL, uid TEXT NOT NULL, msgid TEXT, "
 	"subject TEXT, reason TEXT, parked_at INTEGER, "
 	"PRIMARY KEY (account, folder, uidvalidity, uid))",
-	/* a forgotten message takes its per-recipient and parked rows along */
-	"CREATE TRIGGER IF NOT EXISTS messages_forget AFTER DELETE ON messages "
-	"BEGIN DELETE FROM deliveries WHERE account = old.account AND "
-	"folder = old.folder AND uidvalidity = old.uidvalidity AND "
-	"uid = old.uid; DELETE FROM parked WHERE account = old.account AND "
-	"folder = old.folder AND uidvalidity = old.uidvalidity AND "
-	"uid = old.uid; END",
 	/* status.c */
 	"CREATE TABLE IF NOT EXISTS account_status (account TEXT PRIMARY KEY "
 	"REFERENCES accounts(id) ON DELETE CASCADE, interval INTEGER NOT NULL "
@@ -65,12 +61,12 @@ static const char *const store_ext_schemas[] = {
 	"CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT "
 	"NOT NULL, domains TEXT, address TEXT, hash TEXT NOT NULL, created "
 	"INTEGER NOT NULL, updated INTEGER NOT NULL)",
-	"CREATE TABLE IF NOT EXISTS sessions (id_hash TEXT PRIMARY KEY, user "
-	"TEXT NOT NULL, csrf TEXT NOT NULL, created INTEGER NOT NULL, last_seen "
-	"INTEGER NOT NULL, expires INTEGER NOT NULL, idle INTEGER NOT NULL, "
-	"addr TEXT)",
-	"CREATE TABLE IF NOT EXISTS login_audit (at INTEGER NOT NULL, user TEXT, "
-	"addr TEXT, ok INTEGER NOT NULL, reason TEXT)",
+	"CREATE TABLE IF NOT EXISTS sessions (id_hash TEXT PRIMARY KEY, "
+	"\"user\" TEXT NOT NULL, csrf TEXT NOT NULL, created INTEGER NOT NULL, "
+	"last_seen INTEGER NOT NULL, expires INTEGER NOT NULL, idle INTEGER "
+	"NOT NULL, addr TEXT)",
+	"CREATE TABLE IF NOT EXISTS login_audit (at INTEGER NOT NULL, "
+	"\"user\" TEXT, addr TEXT, ok INTEGER NOT NULL, reason TEXT)",
 	/* filters.c */
 	"CREATE TABLE IF NOT EXISTS account_filters (account TEXT PRIMARY KEY "
 	"REFERENCES accounts(id) ON DELETE CASCADE, spam_check INTEGER NOT NULL "
@@ -98,6 +94,36 @@ static const char *const store_ext_schemas[] = {
 };
 
 /*
+ * A forgotten message takes its per-recipient and parked rows along: a
+ * trigger on messages, written per backend (created after the tables).
+ */
+static const char sqlite_trigger[] =
+    "CREATE TRIGGER IF NOT EXISTS messages_forget AFTER DELETE ON messages "
+    "BEGIN DELETE FROM deliveries WHERE account = old.account AND "
+    "folder = old.folder AND uidvalidity = old.uidvalidity AND "
+    "uid = old.uid; DELETE FROM parked WHERE account = old.account AND "
+    "folder = old.folder AND uidvalidity = old.uidvalidity AND "
+    "uid = old.uid; END";
+/* The body is a plain string literal (no dollar quoting, no ?) so the
+ * PostgreSQL backend's rewriting has nothing to touch. */
+static const char pg_trigger_fn[] =
+    "CREATE OR REPLACE FUNCTION messages_forget() RETURNS trigger "
+    "LANGUAGE plpgsql AS 'BEGIN "
+    "DELETE FROM deliveries WHERE account = OLD.account AND "
+    "folder = OLD.folder AND uidvalidity = OLD.uidvalidity AND "
+    "uid = OLD.uid; DELETE FROM parked WHERE account = OLD.account AND "
+    "folder = OLD.folder AND uidvalidity = OLD.uidvalidity AND "
+    "uid = OLD.uid; RETURN NULL; END'";
+static const char pg_trigger[] =
+    "CREATE TRIGGER messages_forget AFTER DELETE ON messages "
+    "FOR EACH ROW EXECUTE FUNCTION messages_forget()";
+static const char pg_trigger_has[] =
+    "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE t.tgname = 'messages_forget' AND c.relname = 'messages' AND "
+    "n.nspname = current_schema()";
+
+/*
  * Columns added to the tables above after they first shipped: added with
  * ALTER TABLE when missing (SQLite has no ADD COLUMN IF NOT EXISTS).
  */
@@ -112,16 +138,17 @@ static const struct {
 
 #define STORE_DB_FILE		"mailpull.db"
 #define STORE_LOCK_DIR		"locks"
-#define STORE_BUSY_MS		10000
 #define STORE_RUNS_KEPT		20
 /* Longest encoded account id used as a lock file name as is; longer ones
  * are hashed so the name stays under NAME_MAX. */
 #define STORE_LOCK_NAME_MAX	200
 
 /*
- * Schema migrations: migrations[i] takes user_version i to i + 1. Append,
- * never edit a released step. Table and column names are a contract with
- * the integration tests, which read the database with the sqlite3 CLI.
+ * Schema migrations: migrations[i] takes the schema version i to i + 1
+ * (SQLite: PRAGMA user_version; PostgreSQL: the table schema_version).
+ * Append, never edit a released step; write them in db.h's dialect.
+ * Table and column names are a contract with the integration tests, which
+ * read the database with the sqlite3 CLI.
  */
 static const char *const migrations[] = {
 	/* 0 -> 1 */
@@ -179,15 +206,12 @@ static const char *const migrations[] = {
 };
 
 #define ACCT_COLUMNS \
-	"rowid, id, protocol, host, port, security, verify, ca_file, " \
+	"id, protocol, host, port, security, verify, ca_file, " \
 	"username, deliver_to, target, policy, keep_days, max_per_pass, " \
 	"timeout, enabled, folders, only_unseen, mark_seen, " \
 	"password IS NOT NULL, created, updated"
 
 enum stmt_id {
-	STMT_BEGIN,
-	STMT_COMMIT,
-	STMT_ROLLBACK,
 	STMT_ACCT_INSERT,
 	STMT_ACCT_UPDATE,
 	STMT_ACCT_GET,
@@ -212,9 +236,6 @@ enum stmt_id {
 _Static_assert(STMT__COUNT <= 32, "grow struct store's stmt array");
 
 static const char *const stmt_sql[STMT__COUNT] = {
-	[STMT_BEGIN] = "BEGIN IMMEDIATE",
-	[STMT_COMMIT] = "COMMIT",
-	[STMT_ROLLBACK] = "ROLLBACK",
 	[STMT_ACCT_INSERT] =
 	    "INSERT INTO accounts (id, protocol, host, port, security, "
 	    "verify, ca_file, username, deliver_to, target, policy, "
@@ -295,10 +316,29 @@ struct store_lock {
 	int fd;
 };
 
+/*
+ * Where the database is (store_set_location): NULL for SQLite in the state
+ * directory, else a PostgreSQL connection string. Set before any open.
+ */
+static char *store_loc;
+static bool store_loc_pg;
 
+/*
+ * PostgreSQL: the schema is checked and migrated once per process and
+ * location (the API opens a store per request); under this mutex so two
+ * threads do not both try.
+ */
+static pthread_mutex_t store_schema_mtx = PTHREAD_MUTEX_INITIALIZER;
+static bool store_schema_done;
 
+/* Serialises migrations of several nodes on one PostgreSQL database:
+ * "mailpull" in ASCII, a key no other user of the database will pick. */
+#define STORE_PG_LOCK_KEY	"7881696737339206764"
 
-/* ERR_LOCAL with what we were doing and SQLite's reason. */
+/* What store_meta's key_check holds: a keyed hash of a fixed string. */
+#define STORE_KEY_CHECK_TEXT	"mailpull key check v1"
+
+/* ERR_LOCAL with what we were doing and the database's reason. */
 int
 db_fail(struct store *st, struct err *e, const char *fmt, ...)
 {
@@ -306,7 +346,7 @@ db_fail(struct store *st, struct err *e, const char *fmt, ...)
 	char *what;
 	const char *why;
 
-	why = st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory";
+	why = st->db != NULL ? db_errmsg(st->db) : "out of memory";
 	va_start(ap, fmt);
 	if (vasprintf(&what, fmt, ap) < 0)
 		what = NULL;
@@ -328,14 +368,13 @@ store_now(void)
  * runs once per message of a pass). stmt_get() hands out a statement ready
  * to bind; every user ends with stmt_done() so no read stays open.
  */
-static sqlite3_stmt *
+static struct db_stmt *
 stmt_get(struct store *st, enum stmt_id id, struct err *e)
 {
-	sqlite3_stmt *s = st->stmt[id];
+	struct db_stmt *s = st->stmt[id];
 
 	if (s == NULL) {
-		if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1,
-		    SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+		if (db_prepare(st->db, stmt_sql[id], &s) == -1) {
 			db_fail(st, e, "preparing statement %d", (int)id);
 			return NULL;
 		}
@@ -344,7 +383,7 @@ stmt_get(struct store *st, enum stmt_id id, struct err *e)
 	return s;
 }
 
-sqlite3_stmt *
+struct db_stmt *
 store_stmt(struct store *st, const char *sql, struct err *e)
 {
 	size_t i;
@@ -355,8 +394,7 @@ store_stmt(struct store *st, const char *sql, struct err *e)
 	if (st->nxstmt == STORE_XSTMT_MAX)
 		fatalx("store: more than %d extension statements",
 		    STORE_XSTMT_MAX);
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    &st->xstmt[st->nxstmt].s, NULL) != SQLITE_OK) {
+	if (db_prepare(st->db, sql, &st->xstmt[st->nxstmt].s) == -1) {
 		db_fail(st, e, "preparing statement");
 		return NULL;
 	}
@@ -365,43 +403,141 @@ store_stmt(struct store *st, const char *sql, struct err *e)
 }
 
 void
-stmt_done(sqlite3_stmt *s)
+stmt_done(struct db_stmt *s)
 {
-	if (s == NULL)
-		return;
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-int
-bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v == NULL)
-		return sqlite3_bind_null(s, i);
-	return sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	db_reset(s);
 }
 
 char *
-col_text(sqlite3_stmt *s, int i)
+col_text(struct db_stmt *s, int i)
 {
-	const unsigned char *t;
+	const char *t = db_col_text(s, i);
 
-	if (sqlite3_column_type(s, i) == SQLITE_NULL)
-		return NULL;
-	t = sqlite3_column_text(s, i);
-	return t != NULL ? xstrdup((const char *)t) : NULL;
+	return t != NULL ? xstrdup(t) : NULL;
 }
 
-/* Run a statement that returns no rows. Returns the sqlite3_step code
- * (SQLITE_DONE on success) after resetting. */
+/* Run a statement to its end; DB_DONE on success, DB_ERROR. The caller
+ * resets it (stmt_done). */
 int
-stmt_exec(sqlite3_stmt *s)
+stmt_exec(struct db_stmt *s)
 {
 	int rc;
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+	while ((rc = db_step(s)) == DB_ROW)
 		;
 	return rc;
+}
+
+/*
+ * The store's location.
+ */
+
+/* A libpq "key=value" string: a dbname= that starts a keyword. */
+static bool
+loc_is_conninfo(const char *loc)
+{
+	const char *p;
+
+	for (p = loc; (p = strstr(p, "dbname=")) != NULL; p++)
+		if (p == loc || p[-1] == ' ' || p[-1] == '\t')
+			return true;
+	return false;
+}
+
+int
+store_set_location(const char *loc, struct err *e)
+{
+	bool pg = false;
+
+	if (loc != NULL && *loc != '\0') {
+		pg = strncmp(loc, "postgresql://", 13) == 0 ||
+		    strncmp(loc, "postgres://", 11) == 0 ||
+		    loc_is_conninfo(loc);
+		/* Not echoed: it may hold a password. */
+		if (!pg)
+			return err_set(e, ERR_CONFIG, "store location: "
+			    "expected postgresql://..., postgres://... or a "
+			    "libpq connection string with dbname=...; leave "
+			    "it empty for the SQLite store in the state "
+			    "directory");
+	}
+	pthread_mutex_lock(&store_schema_mtx);
+	free(store_loc);
+	store_loc = pg ? xstrdup(loc) : NULL;
+	store_loc_pg = pg;
+	store_schema_done = false;
+	pthread_mutex_unlock(&store_schema_mtx);
+	return 0;
+}
+
+bool
+store_shared(void)
+{
+	return store_loc_pg;
+}
+
+/*
+ * The PostgreSQL location for messages: the password left out. URI: the
+ * userinfo's ":password" and the query (which may hold password=) go;
+ * key=value: the password keyword goes, quoted values understood.
+ */
+static char *
+loc_redacted(const char *loc)
+{
+	const char *p, *auth, *end, *at, *colon, *k, *v;
+	struct buf b;
+	char *out;
+
+	buf_init(&b, strlen(loc) + 1);
+	if (strncmp(loc, "postgresql://", 13) == 0 ||
+	    strncmp(loc, "postgres://", 11) == 0) {
+		auth = strstr(loc, "://") + 3;
+		end = auth + strcspn(auth, "/?");
+		at = NULL;
+		for (p = auth; p < end; p++)
+			if (*p == '@')
+				at = p;
+		(void)buf_add(&b, loc, (size_t)(auth - loc));
+		if (at != NULL) {
+			colon = memchr(auth, ':', (size_t)(at - auth));
+			(void)buf_add(&b, auth, (size_t)((colon != NULL ?
+			    colon : at) - auth));
+			auth = at;
+		}
+		(void)buf_add(&b, auth, strcspn(auth, "?"));
+		goto done;
+	}
+	for (p = loc; *p != '\0';) {
+		p += strspn(p, " \t\n");
+		if (*p == '\0')
+			break;
+		k = p;
+		p += strcspn(p, "= \t\n");
+		v = p;
+		p += strspn(p, " \t\n");
+		if (*p == '=')
+			p++;
+		p += strspn(p, " \t\n");
+		if (*p == '\'') {
+			for (p++; *p != '\0' && *p != '\''; p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+			if (*p == '\'')
+				p++;
+		} else
+			for (; *p != '\0' && strchr(" \t\n", *p) == NULL; p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+		if ((size_t)(v - k) == 8 && strncmp(k, "password", 8) == 0)
+			continue;
+		if (b.len > 0)
+			(void)buf_add(&b, " ", 1);
+		(void)buf_add(&b, k, (size_t)(p - k));
+	}
+done:
+	if ((out = buf_detach(&b)) == NULL)
+		out = xstrdup("");
+	return out;
 }
 
 /* Create dir and its missing parents, each 0700. */
@@ -448,27 +584,50 @@ static int
 store_exec(struct store *st, const char *sql, const char *what,
     struct err *e)
 {
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (db_exec(st->db, sql) == -1)
 		return db_fail(st, e, "%s", what);
 	return 0;
+}
+
+/*
+ * One-off queries of the schema code (not cached). Runs sql with up to
+ * two text parameters; 1 and *v_r from the first column when there is a
+ * row, 0 when there is none, -1 on error.
+ */
+static int
+store_query1(struct store *st, const char *sql, const char *p1,
+    const char *p2, int64_t *v_r)
+{
+	struct db_stmt *s;
+	int rc;
+
+	if (db_prepare(st->db, sql, &s) == -1)
+		return -1;
+	rc = 0;
+	if (p1 != NULL)
+		rc |= db_bind_text(s, 1, p1);
+	if (p2 != NULL)
+		rc |= db_bind_text(s, 2, p2);
+	if (rc == 0)
+		rc = db_step(s);
+	else
+		rc = DB_ERROR;
+	if (rc == DB_ROW && v_r != NULL)
+		*v_r = db_col_int64(s, 0);
+	db_finalize(&s);
+	return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 /* 1: table has column, 0: not, -1: error. */
 static int
 store_column_has(struct store *st, const char *table, const char *column)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info(?1) "
-	    "WHERE name = ?2", -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	rc = bind_text(s, 1, table);
-	rc |= bind_text(s, 2, column);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	if (db_kind(st->db) == DB_SQLITE)
+		return store_query1(st, "SELECT 1 FROM pragma_table_info(?1) "
+		    "WHERE name = ?2", table, column, NULL);
+	return store_query1(st, "SELECT 1 FROM information_schema.columns "
+	    "WHERE table_schema = current_schema() AND table_name = ?1 AND "
+	    "column_name = ?2", table, column, NULL);
 }
 
 /* Add table.column when it is missing (names from store_ext_columns[]). */
@@ -488,90 +647,227 @@ store_column_ensure(struct store *st, const char *table, const char *column,
 	if (rc < 0 || (size_t)rc >= sizeof(sql))
 		return err_set(e, ERR_INTERNAL, "store: column %s too long",
 		    column);
-	/* Another process may have added it meanwhile. */
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
-	    store_column_has(st, table, column) != 1)
+	/* SQLite: another process may have added it meanwhile. (On
+	 * PostgreSQL this runs under the migration lock.) */
+	if (db_exec(st->db, sql) == -1 && (db_kind(st->db) != DB_SQLITE ||
+	    store_column_has(st, table, column) != 1))
 		return db_fail(st, e, "adding column %s.%s", table, column);
 	return 0;
 }
 
+/*
+ * The schema version: SQLite keeps it in PRAGMA user_version (databases
+ * from before PostgreSQL support migrate as they always did), PostgreSQL
+ * in the one-row table schema_version.
+ */
 static int
-store_user_version(struct store *st, int *v_r, struct err *e)
+store_version_get(struct store *st, int *v_r, struct err *e)
 {
-	sqlite3_stmt *s;
-	int rc;
+	int64_t v = 0;
 
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s,
-	    NULL) != SQLITE_OK)
+	if (store_query1(st, db_kind(st->db) == DB_SQLITE ?
+	    "PRAGMA user_version" : "SELECT version FROM schema_version",
+	    NULL, NULL, &v) == -1)
 		return db_fail(st, e, "reading schema version");
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		db_fail(st, e, "reading schema version");
-		sqlite3_finalize(s);
-		return -1;
-	}
-	*v_r = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
+	if (v < 0 || v > INT_MAX)
+		return err_set(e, ERR_LOCAL, "store: bad schema version %lld",
+		    (long long)v);
+	*v_r = (int)v;
 	return 0;
 }
 
 static int
-store_migrate(struct store *st, struct err *e)
+store_version_set(struct store *st, int v, struct err *e)
 {
 	char sql[64];
-	int v, n = (int)MP_ARRAY_LEN(migrations);
+	int rc;
 
-	if (store_user_version(st, &v, e) == -1)
-		return -1;
+	if (db_kind(st->db) == DB_SQLITE)
+		rc = snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v);
+	else {
+		if (store_exec(st, "DELETE FROM schema_version",
+		    "setting schema version", e) == -1)
+			return -1;
+		rc = snprintf(sql, sizeof(sql), "INSERT INTO schema_version "
+		    "(version) VALUES (%d)", v);
+	}
+	if (rc < 0 || (size_t)rc >= sizeof(sql))
+		return err_set(e, ERR_INTERNAL, "store: schema version");
+	return store_exec(st, sql, "setting schema version", e);
+}
+
+/* Run the migrations from version v on, inside the caller's transaction
+ * when there is one (PostgreSQL), else each in its own. */
+static int
+store_migrate_from(struct store *st, int v, struct err *e)
+{
+	int n = (int)MP_ARRAY_LEN(migrations);
+
 	if (v > n)
 		return err_set(e, ERR_LOCAL, "store: database schema version "
 		    "%d is newer than this mailpull knows (%d)", v, n);
-	while (v < n) {
-		/* Another process may be migrating: decide under the lock. */
-		if (store_exec(st, "BEGIN IMMEDIATE", "starting migration",
+	for (; v < n; v++)
+		if (store_exec(st, migrations[v], "migrating schema",
+		    e) == -1 || store_version_set(st, v + 1, e) == -1) {
+			err_prefix(e, "migrating to version %d", v + 1);
+			return -1;
+		}
+	return 0;
+}
+
+/* The tables of the extension files and their late columns. */
+static int
+store_ext_ensure(struct store *st, struct err *e)
+{
+	size_t i;
+
+	for (i = 0; i < MP_ARRAY_LEN(store_ext_schemas); i++)
+		if (store_exec(st, store_ext_schemas[i], "creating tables",
 		    e) == -1)
 			return -1;
-		if (store_user_version(st, &v, e) == -1)
+	for (i = 0; i < MP_ARRAY_LEN(store_ext_columns); i++)
+		if (store_column_ensure(st, store_ext_columns[i].table,
+		    store_ext_columns[i].column, store_ext_columns[i].decl,
+		    e) == -1)
+			return -1;
+	return 0;
+}
+
+/*
+ * SQLite: the migration steps in one BEGIN IMMEDIATE transaction, decided
+ * under the write lock since another process may be migrating; the rest
+ * is idempotent DDL.
+ */
+static int
+store_schema_sqlite(struct store *st, struct err *e)
+{
+	int v, n = (int)MP_ARRAY_LEN(migrations);
+
+	if (store_version_get(st, &v, e) == -1)
+		goto fail;
+	if (v < n) {
+		/* Another process may be migrating: decide under the lock. */
+		if (db_begin(st->db) == -1) {
+			db_fail(st, e, "starting migration");
 			goto fail;
-		if (v >= n) {
-			store_exec(st, "COMMIT", "ending migration", e);
-			break;
 		}
-		if (store_exec(st, migrations[v], "migrating schema", e) == -1)
+		if (store_version_get(st, &v, e) == -1 ||
+		    store_migrate_from(st, v, e) == -1)
 			goto fail;
-		if (snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-		    v + 1) >= (int)sizeof(sql))
+		if (db_commit(st->db) == -1) {
+			db_fail(st, e, "committing migration");
 			goto fail;
-		if (store_exec(st, sql, "setting schema version", e) == -1 ||
-		    store_exec(st, "COMMIT", "committing migration", e) == -1)
-			goto fail;
-		v++;
-	}
+		}
+	} else if (v > n && store_migrate_from(st, v, e) == -1)
+		goto fail;
+	if (store_ext_ensure(st, e) == -1 ||
+	    store_exec(st, sqlite_trigger, "creating trigger", e) == -1)
+		return -1;
 	return 0;
 fail:
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	err_prefix(e, "migrating %s/%s to version %d", st->dir,
-	    STORE_DB_FILE, v + 1);
+	(void)db_rollback(st->db);
+	err_prefix(e, "%s/%s", st->dir, STORE_DB_FILE);
 	return -1;
 }
 
-int
-store_open(struct store **st_r, const char *state_dir, struct err *e)
+/*
+ * PostgreSQL: everything in one transaction under an advisory lock, so two
+ * nodes starting at once do not both migrate (the second waits, then
+ * finds the work done). DDL is transactional there: a failure leaves the
+ * schema as it was.
+ */
+static int
+store_schema_pg(struct store *st, struct err *e)
 {
-	struct store *st;
-	char *path = NULL;
-	int fd;
-	size_t i;
+	int v, rc;
 
-	*st_r = NULL;
-	if (state_dir == NULL || *state_dir == '\0')
-		return err_set(e, ERR_CONFIG, "no state directory");
-	if (mkdir_p(state_dir, e) == -1)
-		return -1;
-	st = xcalloc(1, sizeof(*st));
-	st->dir = xstrdup(state_dir);
-	if (secret_key_load(st->dir, st->key, e) == -1)
+	if (db_begin(st->db) == -1)
+		return db_fail(st, e, "starting migration");
+	if (store_query1(st, "SELECT pg_advisory_xact_lock("
+	    STORE_PG_LOCK_KEY ")", NULL, NULL, NULL) == -1) {
+		db_fail(st, e, "taking the migration lock");
 		goto fail;
+	}
+	if (store_exec(st, "CREATE TABLE IF NOT EXISTS schema_version "
+	    "(version INTEGER NOT NULL)", "creating tables", e) == -1 ||
+	    store_version_get(st, &v, e) == -1 ||
+	    store_migrate_from(st, v, e) == -1 ||
+	    store_ext_ensure(st, e) == -1 ||
+	    store_exec(st, "CREATE TABLE IF NOT EXISTS store_meta (key TEXT "
+	    "PRIMARY KEY, value TEXT NOT NULL)", "creating tables", e) == -1)
+		goto fail;
+	if ((rc = store_query1(st, pg_trigger_has, NULL, NULL, NULL)) == -1) {
+		db_fail(st, e, "looking for trigger");
+		goto fail;
+	}
+	if (rc == 0 && (store_exec(st, pg_trigger_fn, "creating trigger",
+	    e) == -1 || store_exec(st, pg_trigger, "creating trigger",
+	    e) == -1))
+		goto fail;
+	if (db_commit(st->db) == -1) {
+		db_fail(st, e, "committing migration");
+		goto fail;
+	}
+	return 0;
+fail:
+	(void)db_rollback(st->db);
+	return -1;
+}
+
+/*
+ * PostgreSQL: the database holds a keyed hash made with the key of the
+ * node that created it; a node with another key would write secrets no
+ * other node can open, so it is refused.
+ */
+static int
+store_key_check(struct store *st, struct err *e)
+{
+	static const char ins[] = "INSERT INTO store_meta (key, value) "
+	    "VALUES ('key_check', ?1) ON CONFLICT (key) DO NOTHING";
+	static const char sel[] = "SELECT value FROM store_meta "
+	    "WHERE key = 'key_check'";
+	unsigned char h[32];
+	char hex[sizeof(h) * 2 + 1], *have = NULL, *src;
+	struct db_stmt *s = NULL;
+	int rc = -1;
+
+	crypto_generichash(h, sizeof(h),
+	    (const unsigned char *)STORE_KEY_CHECK_TEXT,
+	    strlen(STORE_KEY_CHECK_TEXT), st->key, sizeof(st->key));
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	/* The first node writes it; everyone then reads what won. */
+	if (db_prepare(st->db, ins, &s) == -1 ||
+	    db_bind_text(s, 1, hex) == -1 || stmt_exec(s) != DB_DONE) {
+		db_fail(st, e, "recording the key check");
+		goto out;
+	}
+	db_finalize(&s);
+	if (db_prepare(st->db, sel, &s) == -1 || db_step(s) != DB_ROW) {
+		db_fail(st, e, "reading the key check");
+		goto out;
+	}
+	have = col_text(s, 0);
+	if (have == NULL || strcmp(have, hex) != 0) {
+		src = secret_key_source(st->dir);
+		err_set(e, ERR_CONFIG, "store: this node's key (%s) does not "
+		    "match the database's; copy the key file from the node "
+		    "that created the database", src);
+		free(src);
+		goto out;
+	}
+	rc = 0;
+out:
+	db_finalize(&s);
+	free(have);
+	return rc;
+}
+
+static int
+store_open_sqlite(struct store *st, struct err *e)
+{
+	char errbuf[512];
+	char *path;
+	int fd, rc = -1;
 
 	path = xasprintf("%s/%s", st->dir, STORE_DB_FILE);
 	/*
@@ -585,42 +881,74 @@ store_open(struct store **st_r, const char *state_dir, struct err *e)
 	else if (errno != EEXIST) {
 		err_set(e, ERR_LOCAL, "store: cannot create %s: %s", path,
 		    strerror(errno));
-		goto fail;
+		goto out;
 	}
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		db_fail(st, e, "opening %s", path);
-		goto fail;
+	if (db_open_sqlite(&st->db, path, errbuf, sizeof(errbuf)) == -1) {
+		err_set(e, ERR_LOCAL, "store: %s", errbuf);
+		goto out;
 	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
-	/*
-	 * WAL lets readers (the CLI, the API) run beside a pass; FULL makes
-	 * every commit durable, which the no-loss invariant depends on.
-	 */
-	if (store_exec(st, "PRAGMA journal_mode = WAL",
-	    "setting journal mode", e) == -1 ||
-	    store_exec(st, "PRAGMA synchronous = FULL",
-	    "setting synchronous mode", e) == -1 ||
-	    store_exec(st, "PRAGMA foreign_keys = ON",
-	    "enabling foreign keys", e) == -1)
-		goto fail;
-	if (store_migrate(st, e) == -1)
-		goto fail;
-	for (i = 0; i < MP_ARRAY_LEN(store_ext_schemas); i++)
-		if (store_exec(st, store_ext_schemas[i], "creating tables",
-		    e) == -1)
-			goto fail;
-	for (i = 0; i < MP_ARRAY_LEN(store_ext_columns); i++)
-		if (store_column_ensure(st, store_ext_columns[i].table,
-		    store_ext_columns[i].column, store_ext_columns[i].decl,
-		    e) == -1)
-			goto fail;
+	rc = store_schema_sqlite(st, e);
+out:
 	free(path);
+	return rc;
+}
+
+static int
+store_open_pg(struct store *st, struct err *e)
+{
+	char errbuf[512];
+	char *loc, *safe;
+	int rc = 0;
+
+	pthread_mutex_lock(&store_schema_mtx);
+	loc = store_loc != NULL ? xstrdup(store_loc) : NULL;
+	pthread_mutex_unlock(&store_schema_mtx);
+	if (loc == NULL)
+		return err_set(e, ERR_CONFIG, "store: no PostgreSQL location");
+	safe = loc_redacted(loc);
+	if (db_open_pg(&st->db, loc, errbuf, sizeof(errbuf)) == -1) {
+		err_set(e, ERR_LOCAL, "store: PostgreSQL %s: %s", safe,
+		    errbuf);
+		rc = -1;
+		goto out;
+	}
+	pthread_mutex_lock(&store_schema_mtx);
+	if (!store_schema_done) {
+		if ((rc = store_schema_pg(st, e)) == 0)
+			store_schema_done = true;
+	}
+	pthread_mutex_unlock(&store_schema_mtx);
+	if (rc == -1)
+		err_prefix(e, "PostgreSQL %s", safe);
+	else
+		rc = store_key_check(st, e);
+out:
+	sodium_memzero(loc, strlen(loc));
+	free(loc);
+	free(safe);
+	return rc;
+}
+
+int
+store_open(struct store **st_r, const char *state_dir, struct err *e)
+{
+	struct store *st;
+
+	*st_r = NULL;
+	if (state_dir == NULL || *state_dir == '\0')
+		return err_set(e, ERR_CONFIG, "no state directory");
+	if (mkdir_p(state_dir, e) == -1)
+		return -1;
+	st = xcalloc(1, sizeof(*st));
+	st->dir = xstrdup(state_dir);
+	if (secret_key_load(st->dir, st->key, e) == -1)
+		goto fail;
+	if ((store_loc_pg ? store_open_pg(st, e) :
+	    store_open_sqlite(st, e)) == -1)
+		goto fail;
 	*st_r = st;
 	return 0;
 fail:
-	free(path);
 	store_close(&st);
 	return -1;
 }
@@ -633,14 +961,13 @@ store_close(struct store **stp)
 
 	if (st == NULL)
 		return;
-	if (st->db != NULL && !sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	for (i = 0; i < STMT__COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
-	for (i = 0; i < st->nxstmt; i++)
-		sqlite3_finalize(st->xstmt[i].s);
 	if (st->db != NULL)
-		sqlite3_close(st->db);
+		(void)db_rollback(st->db);
+	for (i = 0; i < STMT__COUNT; i++)
+		db_finalize(&st->stmt[i]);
+	for (i = 0; i < st->nxstmt; i++)
+		db_finalize(&st->xstmt[i].s);
+	db_close(&st->db);
 	for (i = 0; i < st->nlocks; i++) {
 		close(st->locks[i].fd);
 		free(st->locks[i].acct);
@@ -709,7 +1036,7 @@ folders_split(struct account *a, const char *s)
 
 /* Bind ?1..?20 of the insert/update statements. */
 static int
-acct_bind(struct store *st, sqlite3_stmt *s, const struct account *a,
+acct_bind(struct store *st, struct db_stmt *s, const struct account *a,
     struct err *e)
 {
 	char *folders;
@@ -717,68 +1044,66 @@ acct_bind(struct store *st, sqlite3_stmt *s, const struct account *a,
 
 	if ((folders = folders_join(a, e)) == NULL)
 		return -1;
-	rc |= bind_text(s, 1, a->id);
-	rc |= bind_text(s, 2, account_proto_name(a->proto));
-	rc |= bind_text(s, 3, a->host);
-	rc |= sqlite3_bind_int(s, 4, a->port);
-	rc |= bind_text(s, 5, account_security_name(a->security));
-	rc |= sqlite3_bind_int(s, 6, a->verify);
-	rc |= bind_text(s, 7, a->ca_file);
-	rc |= bind_text(s, 8, a->user);
-	rc |= bind_text(s, 9, a->deliver_to);
-	rc |= bind_text(s, 10, a->target);
-	rc |= bind_text(s, 11, account_policy_name(a->policy));
-	rc |= sqlite3_bind_int(s, 12, a->keep_days);
-	rc |= sqlite3_bind_int(s, 13, a->max_per_pass);
-	rc |= sqlite3_bind_int(s, 14, a->timeout);
-	rc |= sqlite3_bind_int(s, 15, a->enabled);
-	rc |= bind_text(s, 16, *folders != '\0' ? folders : NULL);
-	rc |= sqlite3_bind_int(s, 17, a->only_unseen);
-	rc |= sqlite3_bind_int(s, 18, a->mark_seen);
-	rc |= sqlite3_bind_int64(s, 19, a->created);
-	rc |= sqlite3_bind_int64(s, 20, a->updated);
+	rc |= db_bind_text(s, 1, a->id);
+	rc |= db_bind_text(s, 2, account_proto_name(a->proto));
+	rc |= db_bind_text(s, 3, a->host);
+	rc |= db_bind_int64(s, 4, a->port);
+	rc |= db_bind_text(s, 5, account_security_name(a->security));
+	rc |= db_bind_int64(s, 6, a->verify);
+	rc |= db_bind_text(s, 7, a->ca_file);
+	rc |= db_bind_text(s, 8, a->user);
+	rc |= db_bind_text(s, 9, a->deliver_to);
+	rc |= db_bind_text(s, 10, a->target);
+	rc |= db_bind_text(s, 11, account_policy_name(a->policy));
+	rc |= db_bind_int64(s, 12, a->keep_days);
+	rc |= db_bind_int64(s, 13, a->max_per_pass);
+	rc |= db_bind_int64(s, 14, a->timeout);
+	rc |= db_bind_int64(s, 15, a->enabled);
+	rc |= db_bind_text(s, 16, *folders != '\0' ? folders : NULL);
+	rc |= db_bind_int64(s, 17, a->only_unseen);
+	rc |= db_bind_int64(s, 18, a->mark_seen);
+	rc |= db_bind_int64(s, 19, a->created);
+	rc |= db_bind_int64(s, 20, a->updated);
 	free(folders);
-	if (rc != SQLITE_OK)
+	if (rc != 0)
 		return db_fail(st, e, "binding account %s", a->id);
 	return 0;
 }
 
 /* Fill *a from a row of ACCT_COLUMNS. */
 static int
-acct_row(struct store *st, sqlite3_stmt *s, struct account *a,
+acct_row(struct store *st, struct db_stmt *s, struct account *a,
     struct err *e)
 {
 	char *proto, *sec, *pol, *folders;
 	int rc = 0;
 
 	account_init(a);
-	a->rowid = sqlite3_column_int64(s, 0);
-	a->id = col_text(s, 1);
-	proto = col_text(s, 2);
-	a->host = col_text(s, 3);
-	a->port = sqlite3_column_int(s, 4);
-	sec = col_text(s, 5);
-	a->verify = sqlite3_column_int(s, 6) != 0;
-	a->ca_file = col_text(s, 7);
-	a->user = col_text(s, 8);
-	a->deliver_to = col_text(s, 9);
-	a->target = col_text(s, 10);
-	pol = col_text(s, 11);
-	a->keep_days = sqlite3_column_int(s, 12);
-	a->max_per_pass = sqlite3_column_int(s, 13);
-	a->timeout = sqlite3_column_int(s, 14);
-	a->enabled = sqlite3_column_int(s, 15) != 0;
-	folders = col_text(s, 16);
-	a->only_unseen = sqlite3_column_int(s, 17) != 0;
-	a->mark_seen = sqlite3_column_int(s, 18) != 0;
-	a->has_password = sqlite3_column_int(s, 19) != 0;
-	a->created = sqlite3_column_int64(s, 20);
-	a->updated = sqlite3_column_int64(s, 21);
+	a->id = col_text(s, 0);
+	proto = col_text(s, 1);
+	a->host = col_text(s, 2);
+	a->port = (int)db_col_int64(s, 3);
+	sec = col_text(s, 4);
+	a->verify = db_col_int64(s, 5) != 0;
+	a->ca_file = col_text(s, 6);
+	a->user = col_text(s, 7);
+	a->deliver_to = col_text(s, 8);
+	a->target = col_text(s, 9);
+	pol = col_text(s, 10);
+	a->keep_days = (int)db_col_int64(s, 11);
+	a->max_per_pass = (int)db_col_int64(s, 12);
+	a->timeout = (int)db_col_int64(s, 13);
+	a->enabled = db_col_int64(s, 14) != 0;
+	folders = col_text(s, 15);
+	a->only_unseen = db_col_int64(s, 16) != 0;
+	a->mark_seen = db_col_int64(s, 17) != 0;
+	a->has_password = db_col_int64(s, 18) != 0;
+	a->created = db_col_int64(s, 19);
+	a->updated = db_col_int64(s, 20);
 	folders_split(a, folders);
 
 	if (a->id == NULL)
-		rc = err_set(e, ERR_LOCAL, "store: account row %lld has no "
-		    "id", (long long)a->rowid);
+		rc = err_set(e, ERR_LOCAL, "store: an account row has no id");
 	else if (account_proto_parse(proto, &a->proto) == -1)
 		rc = err_set(e, ERR_LOCAL, "store: account %s: unknown "
 		    "protocol '%s'", a->id, proto != NULL ? proto : "");
@@ -801,7 +1126,7 @@ acct_row(struct store *st, sqlite3_stmt *s, struct account *a,
 static int
 store_account_add_tx(struct store *st, struct account *a, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 	int64_t t = store_now();
 
@@ -817,19 +1142,17 @@ store_account_add_tx(struct store *st, struct account *a, struct err *e)
 		return -1;
 	}
 	rc = stmt_exec(s);
-	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
-	    rc == SQLITE_CONSTRAINT_UNIQUE) {
+	if (rc == DB_ERROR && db_err_unique(st->db)) {
 		stmt_done(s);
 		return err_set(e, ERR_CONFIG, "account %s already exists",
 		    a->id);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "adding account %s", a->id);
 		stmt_done(s);
 		return -1;
 	}
 	stmt_done(s);
-	a->rowid = sqlite3_last_insert_rowid(st->db);
 	return 0;
 }
 
@@ -844,7 +1167,7 @@ store_account_update_tx(struct store *st, const struct account *a,
     struct err *e)
 {
 	struct account tmp;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if (a->id == NULL)
@@ -859,13 +1182,13 @@ store_account_update_tx(struct store *st, const struct account *a,
 		return -1;
 	}
 	rc = stmt_exec(s);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "updating account %s", a->id);
 		stmt_done(s);
 		return -1;
 	}
 	stmt_done(s);
-	if (sqlite3_changes(st->db) == 0)
+	if (db_changes(st->db) == 0)
 		return no_such_account(e, a->id);
 	return 0;
 }
@@ -874,23 +1197,23 @@ int
 store_account_get(struct store *st, const char *id, struct account *a,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	account_init(a);
 	if ((s = stmt_get(st, STMT_ACCT_GET, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, id) != SQLITE_OK) {
+	if (db_bind_text(s, 1, id) != 0) {
 		db_fail(st, e, "reading account %s", id);
 		stmt_done(s);
 		return -1;
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
+	rc = db_step(s);
+	if (rc == DB_DONE) {
 		stmt_done(s);
 		return no_such_account(e, id);
 	}
-	if (rc != SQLITE_ROW) {
+	if (rc != DB_ROW) {
 		db_fail(st, e, "reading account %s", id);
 		stmt_done(s);
 		return -1;
@@ -904,7 +1227,7 @@ int
 store_account_list(struct store *st, struct account **list_r, size_t *n_r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	struct account *list = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
@@ -913,7 +1236,7 @@ store_account_list(struct store *st, struct account **list_r, size_t *n_r,
 	*n_r = 0;
 	if ((s = stmt_get(st, STMT_ACCT_LIST, e)) == NULL)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		if (n == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
 			list = xreallocarray(list, cap, sizeof(*list));
@@ -922,7 +1245,7 @@ store_account_list(struct store *st, struct account **list_r, size_t *n_r,
 			goto fail;
 		n++;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "listing accounts");
 		goto fail;
 	}
@@ -951,19 +1274,19 @@ store_account_list_free(struct account **list, size_t n)
 
 /* Run a write keyed by account id; ERR_CONFIG when no row matched. */
 static int
-acct_write(struct store *st, sqlite3_stmt *s, const char *id,
+acct_write(struct store *st, struct db_stmt *s, const char *id,
     const char *what, struct err *e)
 {
 	int rc;
 
 	rc = stmt_exec(s);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "%s %s", what, id);
 		stmt_done(s);
 		return -1;
 	}
 	stmt_done(s);
-	if (sqlite3_changes(st->db) == 0)
+	if (db_changes(st->db) == 0)
 		return no_such_account(e, id);
 	return 0;
 }
@@ -971,11 +1294,11 @@ acct_write(struct store *st, sqlite3_stmt *s, const char *id,
 static int
 store_account_delete_tx(struct store *st, const char *id, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = stmt_get(st, STMT_ACCT_DELETE, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, id) != SQLITE_OK) {
+	if (db_bind_text(s, 1, id) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "deleting account %s", id);
 	}
@@ -988,13 +1311,13 @@ static int
 store_account_set_enabled_tx(struct store *st, const char *id, bool enabled,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = stmt_get(st, STMT_ACCT_ENABLE, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, id) != SQLITE_OK ||
-	    sqlite3_bind_int(s, 2, enabled) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 3, store_now()) != SQLITE_OK) {
+	if (db_bind_text(s, 1, id) != 0 ||
+	    db_bind_int64(s, 2, enabled) != 0 ||
+	    db_bind_int64(s, 3, store_now()) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "updating account %s", id);
 	}
@@ -1005,7 +1328,7 @@ static int
 store_password_set_tx(struct store *st, const char *id, const char *pw,
     size_t len, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	unsigned char *blob = NULL;
 	size_t blen = 0;
 	int rc;
@@ -1018,10 +1341,10 @@ store_password_set_tx(struct store *st, const char *id, const char *pw,
 		return err_set(e, ERR_INTERNAL, "cannot seal password for %s",
 		    id);
 	}
-	if (bind_text(s, 1, id) != SQLITE_OK ||
-	    (blob != NULL ? sqlite3_bind_blob(s, 2, blob, (int)blen,
-	    SQLITE_TRANSIENT) : sqlite3_bind_null(s, 2)) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 3, store_now()) != SQLITE_OK) {
+	if (db_bind_text(s, 1, id) != 0 ||
+	    (blob != NULL ? db_bind_blob(s, 2, blob, blen) :
+	    db_bind_null(s, 2)) != 0 ||
+	    db_bind_int64(s, 3, store_now()) != 0) {
 		free(blob);
 		stmt_done(s);
 		return db_fail(st, e, "storing password for %s", id);
@@ -1035,36 +1358,36 @@ int
 store_password_get(struct store *st, const char *id, char **pw_r,
     size_t *len_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	const unsigned char *blob;
-	int rc, blen;
+	size_t blen;
+	int rc;
 
 	*pw_r = NULL;
 	*len_r = 0;
 	if ((s = stmt_get(st, STMT_PW_GET, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, id) != SQLITE_OK) {
+	if (db_bind_text(s, 1, id) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading password of %s", id);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
+	rc = db_step(s);
+	if (rc == DB_DONE) {
 		stmt_done(s);
 		return no_such_account(e, id);
 	}
-	if (rc != SQLITE_ROW) {
+	if (rc != DB_ROW) {
 		db_fail(st, e, "reading password of %s", id);
 		stmt_done(s);
 		return -1;
 	}
-	if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
+	if (db_col_null(s, 0)) {
 		stmt_done(s);
 		return err_set(e, ERR_CONFIG, "no password stored for %s", id);
 	}
-	blob = sqlite3_column_blob(s, 0);
-	blen = sqlite3_column_bytes(s, 0);
-	rc = secret_open(st->key, blob, blob != NULL ? (size_t)blen : 0,
-	    pw_r, len_r, e);
+	blob = db_col_blob(s, 0, &blen);
+	rc = secret_open(st->key, blob, blob != NULL ? blen : 0, pw_r, len_r,
+	    e);
 	stmt_done(s);
 	if (rc == -1)
 		err_prefix(e, "password of %s", id);
@@ -1082,16 +1405,16 @@ store_secret_free(char **pw, size_t len)
  */
 
 static int
-msg_bind_key(sqlite3_stmt *s, const char *acct, const char *folder,
+msg_bind_key(struct db_stmt *s, const char *acct, const char *folder,
     uint64_t uidvalidity)
 {
 	int rc = 0;
 
-	rc |= bind_text(s, 1, acct);
-	rc |= bind_text(s, 2, folder != NULL ? folder : "");
+	rc |= db_bind_text(s, 1, acct);
+	rc |= db_bind_text(s, 2, folder != NULL ? folder : "");
 	/* UIDVALIDITY is 32 bits in practice; a uint64 round-trips through
 	 * int64 by the casts either way. */
-	rc |= sqlite3_bind_int64(s, 3, (sqlite3_int64)uidvalidity);
+	rc |= db_bind_int64(s, 3, (int64_t)uidvalidity);
 	return rc;
 }
 
@@ -1101,7 +1424,7 @@ msg_load(struct store *st, enum stmt_id id, const char *acct,
     const char *folder, uint64_t uidvalidity, struct msg_rec **recs_r,
     size_t *n_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	struct msg_rec *recs = NULL, *r;
 	size_t n = 0, cap = 0;
 	int rc;
@@ -1110,11 +1433,11 @@ msg_load(struct store *st, enum stmt_id id, const char *acct,
 	*n_r = 0;
 	if ((s = stmt_get(st, id, e)) == NULL)
 		return -1;
-	if (msg_bind_key(s, acct, folder, uidvalidity) != SQLITE_OK) {
+	if (msg_bind_key(s, acct, folder, uidvalidity) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "loading journal of %s", acct);
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		if (n == cap) {
 			cap = cap == 0 ? 64 : cap * 2;
 			recs = xreallocarray(recs, cap, sizeof(*recs));
@@ -1123,13 +1446,13 @@ msg_load(struct store *st, enum stmt_id id, const char *acct,
 		r->uid = col_text(s, 0);
 		if (r->uid == NULL)
 			r->uid = xstrdup("");
-		r->state = (enum msg_state)sqlite3_column_int(s, 1);
-		r->size = (uint64_t)sqlite3_column_int64(s, 2);
-		r->first_seen = sqlite3_column_int64(s, 3);
-		r->delivered_at = sqlite3_column_int64(s, 4);
+		r->state = (enum msg_state)(int)db_col_int64(s, 1);
+		r->size = (uint64_t)db_col_int64(s, 2);
+		r->first_seen = db_col_int64(s, 3);
+		r->delivered_at = db_col_int64(s, 4);
 		r->msgid = id == STMT_MSG_LOAD_OTHER ? col_text(s, 5) : NULL;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "loading journal of %s", acct);
 		stmt_done(s);
 		store_msg_free(&recs, n);
@@ -1163,12 +1486,12 @@ int
 store_msg_set_msgid(struct store *st, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, const char *msgid, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = stmt_get(st, STMT_MSG_SET_MSGID, e)) == NULL)
 		return -1;
 	if ((msg_bind_key(s, acct, folder, uidvalidity) |
-	    bind_text(s, 4, uid) | bind_text(s, 5, msgid)) != SQLITE_OK) {
+	    db_bind_text(s, 4, uid) | db_bind_text(s, 5, msgid)) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "recording Message-ID (account %s)",
 		    acct);
@@ -1210,71 +1533,45 @@ store_msg_find(struct msg_rec *recs, size_t n, const char *uid)
 int
 store_begin(struct store *st, struct err *e)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (st->in_tx)
+	if (db_in_tx(st->db))
 		return err_set(e, ERR_INTERNAL, "store: transaction already "
 		    "open");
-	if ((s = stmt_get(st, STMT_BEGIN, e)) == NULL)
-		return -1;
-	rc = stmt_exec(s);
-	stmt_done(s);
-	if (rc != SQLITE_DONE)
+	if (db_begin(st->db) == -1)
 		return db_fail(st, e, "starting a transaction");
-	st->in_tx = true;
 	return 0;
 }
 
+/*
+ * Durable on success (SQLite synchronous=FULL; PostgreSQL's COMMIT). A
+ * failed commit fails: SQLite may keep the transaction open then (BUSY),
+ * and the caller rolls back.
+ */
 int
 store_commit(struct store *st, struct err *e)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	if (!st->in_tx)
+	if (!db_in_tx(st->db))
 		return err_set(e, ERR_INTERNAL, "store: commit without begin");
-	if ((s = stmt_get(st, STMT_COMMIT, e)) == NULL)
-		return -1;
-	rc = stmt_exec(s);
-	stmt_done(s);
-	if (rc != SQLITE_DONE) {
-		/* A failed COMMIT may leave the transaction open (BUSY);
-		 * the caller rolls back. */
-		if (sqlite3_get_autocommit(st->db))
-			st->in_tx = false;
+	if (db_commit(st->db) == -1)
 		return db_fail(st, e, "committing");
-	}
-	st->in_tx = false;
 	return 0;
 }
 
 int
 store_rollback(struct store *st)
 {
-	sqlite3_stmt *s;
-	int rc;
-
-	st->in_tx = false;
-	if (sqlite3_get_autocommit(st->db))
-		return 0;
-	if ((s = stmt_get(st, STMT_ROLLBACK, NULL)) == NULL)
-		return -1;
-	rc = stmt_exec(s);
-	stmt_done(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return db_rollback(st->db);
 }
 
 /* Run a write statement; when no store_begin() is open it commits on its
  * own (autocommit). */
 int
-write_done(struct store *st, sqlite3_stmt *s, struct err *e,
+write_done(struct store *st, struct db_stmt *s, struct err *e,
     const char *what, const char *acct)
 {
 	int rc;
 
 	rc = stmt_exec(s);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "%s (account %s)", what, acct);
 		stmt_done(s);
 		return -1;
@@ -1297,7 +1594,7 @@ store_msg_record(struct store *st, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, enum msg_state state,
     uint64_t size, int64_t first_seen, const char *msgid, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 	int64_t t = store_now();
 
@@ -1307,13 +1604,13 @@ store_msg_record(struct store *st, const char *acct, const char *folder,
 	if ((s = stmt_get(st, STMT_MSG_SET, e)) == NULL)
 		return -1;
 	rc = msg_bind_key(s, acct, folder, uidvalidity);
-	rc |= bind_text(s, 4, uid);
-	rc |= sqlite3_bind_int(s, 5, (int)state);
-	rc |= sqlite3_bind_int64(s, 6, (sqlite3_int64)size);
-	rc |= sqlite3_bind_int64(s, 7, first_seen != 0 ? first_seen : t);
-	rc |= sqlite3_bind_int64(s, 8, t);
-	rc |= bind_text(s, 9, msgid);
-	if (rc != SQLITE_OK) {
+	rc |= db_bind_text(s, 4, uid);
+	rc |= db_bind_int64(s, 5, (int)state);
+	rc |= db_bind_int64(s, 6, (int64_t)size);
+	rc |= db_bind_int64(s, 7, first_seen != 0 ? first_seen : t);
+	rc |= db_bind_int64(s, 8, t);
+	rc |= db_bind_text(s, 9, msgid);
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "recording message (account %s)", acct);
 	}
@@ -1324,12 +1621,12 @@ int
 store_msg_forget(struct store *st, const char *acct, const char *folder,
     uint64_t uidvalidity, const char *uid, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = stmt_get(st, STMT_MSG_FORGET, e)) == NULL)
 		return -1;
 	if ((msg_bind_key(s, acct, folder, uidvalidity) |
-	    bind_text(s, 4, uid)) != SQLITE_OK) {
+	    db_bind_text(s, 4, uid)) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "forgetting message (account %s)", acct);
 	}
@@ -1340,11 +1637,11 @@ int
 store_msg_forget_other_validity(struct store *st, const char *acct,
     const char *folder, uint64_t uidvalidity, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = stmt_get(st, STMT_MSG_FORGET_OTHER, e)) == NULL)
 		return -1;
-	if (msg_bind_key(s, acct, folder, uidvalidity) != SQLITE_OK) {
+	if (msg_bind_key(s, acct, folder, uidvalidity) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "forgetting stale UIDVALIDITY "
 		    "(account %s)", acct);
@@ -1356,20 +1653,20 @@ int
 store_folder_get(struct store *st, const char *acct, const char *folder,
     uint64_t *uidvalidity_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	*uidvalidity_r = 0;
 	if ((s = stmt_get(st, STMT_FOLDER_GET, e)) == NULL)
 		return -1;
-	if ((bind_text(s, 1, acct) | bind_text(s, 2, folder)) != SQLITE_OK) {
+	if ((db_bind_text(s, 1, acct) | db_bind_text(s, 2, folder)) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading folder (account %s)", acct);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*uidvalidity_r = (uint64_t)sqlite3_column_int64(s, 0);
-	else if (rc != SQLITE_DONE) {
+	rc = db_step(s);
+	if (rc == DB_ROW)
+		*uidvalidity_r = (uint64_t)db_col_int64(s, 0);
+	else if (rc != DB_DONE) {
 		db_fail(st, e, "reading folder (account %s)", acct);
 		stmt_done(s);
 		return -1;
@@ -1382,11 +1679,11 @@ int
 store_folder_set(struct store *st, const char *acct, const char *folder,
     uint64_t uidvalidity, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = stmt_get(st, STMT_FOLDER_SET, e)) == NULL)
 		return -1;
-	if (msg_bind_key(s, acct, folder, uidvalidity) != SQLITE_OK) {
+	if (msg_bind_key(s, acct, folder, uidvalidity) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "recording folder (account %s)", acct);
 	}
@@ -1414,8 +1711,8 @@ int
 store_run_add(struct store *st, const char *acct, const struct run_rec *run,
     struct err *e)
 {
-	sqlite3_stmt *s;
-	bool own_tx = !st->in_tx;
+	struct db_stmt *s;
+	bool own_tx = !db_in_tx(st->db);
 	int rc;
 
 	/* Insert and trim together, in the caller's transaction or ours. */
@@ -1423,13 +1720,13 @@ store_run_add(struct store *st, const char *acct, const struct run_rec *run,
 		return -1;
 	if ((s = stmt_get(st, STMT_RUN_ADD, e)) == NULL)
 		goto fail;
-	rc = bind_text(s, 1, acct);
-	rc |= sqlite3_bind_int64(s, 2, run->started);
-	rc |= sqlite3_bind_int64(s, 3, run->finished);
-	rc |= bind_text(s, 4, err_class_name(run->cls));
-	rc |= bind_text(s, 5, run->summary);
-	rc |= bind_text(s, 6, run->log);
-	if (rc != SQLITE_OK) {
+	rc = db_bind_text(s, 1, acct);
+	rc |= db_bind_int64(s, 2, run->started);
+	rc |= db_bind_int64(s, 3, run->finished);
+	rc |= db_bind_text(s, 4, err_class_name(run->cls));
+	rc |= db_bind_text(s, 5, run->summary);
+	rc |= db_bind_text(s, 6, run->log);
+	if (rc != 0) {
 		stmt_done(s);
 		db_fail(st, e, "adding run log (account %s)", acct);
 		goto fail;
@@ -1438,8 +1735,8 @@ store_run_add(struct store *st, const char *acct, const struct run_rec *run,
 		goto fail;
 	if ((s = stmt_get(st, STMT_RUN_TRIM, e)) == NULL)
 		goto fail;
-	if ((bind_text(s, 1, acct) |
-	    sqlite3_bind_int(s, 2, STORE_RUNS_KEPT)) != SQLITE_OK) {
+	if ((db_bind_text(s, 1, acct) |
+	    db_bind_int64(s, 2, STORE_RUNS_KEPT)) != 0) {
 		stmt_done(s);
 		db_fail(st, e, "trimming run logs (account %s)", acct);
 		goto fail;
@@ -1459,7 +1756,7 @@ int
 store_run_list(struct store *st, const char *acct, size_t max,
     struct run_rec **runs_r, size_t *n_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	struct run_rec *runs = NULL, *r;
 	size_t n = 0, cap = 0;
 	char *cls;
@@ -1469,19 +1766,19 @@ store_run_list(struct store *st, const char *acct, size_t max,
 	*n_r = 0;
 	if ((s = stmt_get(st, STMT_RUN_LIST, e)) == NULL)
 		return -1;
-	if ((bind_text(s, 1, acct) | sqlite3_bind_int64(s, 2,
-	    max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max)) != SQLITE_OK) {
+	if ((db_bind_text(s, 1, acct) | db_bind_int64(s, 2,
+	    max > INT64_MAX ? INT64_MAX : (int64_t)max)) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading run logs (account %s)", acct);
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		if (n == cap) {
 			cap = cap == 0 ? 8 : cap * 2;
 			runs = xreallocarray(runs, cap, sizeof(*runs));
 		}
 		r = &runs[n++];
-		r->started = sqlite3_column_int64(s, 0);
-		r->finished = sqlite3_column_int64(s, 1);
+		r->started = db_col_int64(s, 0);
+		r->finished = db_col_int64(s, 1);
 		cls = col_text(s, 2);
 		r->cls = class_parse(cls);
 		free(cls);
@@ -1492,7 +1789,7 @@ store_run_list(struct store *st, const char *acct, size_t max,
 		if (r->log == NULL)
 			r->log = xstrdup("");
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		db_fail(st, e, "reading run logs (account %s)", acct);
 		stmt_done(s);
 		store_run_free(&runs, n);

@@ -2,10 +2,12 @@
  * store.h - the store: accounts, encrypted passwords, the per-message
  * journal, run logs and the per-account pass lock.
  *
- * SQLite backend (one file STATE/mailpull.db, WAL, synchronous=FULL on
- * every commit that the no-loss invariant depends on). All SQL uses
- * prepared statements with bound values; this module owns the schema and
- * its migrations (PRAGMA user_version).
+ * On the SQL layer of db.h: SQLite by default (one file STATE/mailpull.db,
+ * WAL, synchronous=FULL on every commit that the no-loss invariant depends
+ * on), or PostgreSQL shared by several nodes (store_set_location). All SQL
+ * uses prepared statements with bound values; this module owns the schema
+ * and its migrations (SQLite: PRAGMA user_version; PostgreSQL: the table
+ * schema_version, migrated under an advisory lock).
  *
  * Functions return 0 on success and -1 with err set (ERR_LOCAL for store
  * failures, ERR_CONFIG for "no such account" / "already exists"), unless
@@ -20,8 +22,21 @@
 
 struct store;
 
+/* Where the database is, process-wide, set before any store_open (main
+ * does, from --store or the MAILPULL_STORE environment variable): NULL
+ * or "" -> STATE/mailpull.db (SQLite); "postgresql://..." or
+ * "postgres://..." or a libpq "key=value" string containing dbname= ->
+ * PostgreSQL. ERR_CONFIG for anything else. */
+int store_set_location(const char *loc, struct err *);
+/* true when the store is shared by several nodes (PostgreSQL). */
+bool store_shared(void);
+
 /* Open (creating the state directory 0700, the db and the key file on
- * first use) and migrate. */
+ * first use) and migrate. The state directory keeps the key file (or the
+ * key comes from MAILPULL_STORE_KEY, see secret.h), the lock files and the
+ * spool whichever the database. With PostgreSQL, the schema is checked
+ * once per process, and a database made with another key is refused
+ * (ERR_CONFIG). */
 int store_open(struct store **st_r, const char *state_dir, struct err *);
 void store_close(struct store **);
 const char *store_state_dir(const struct store *);

@@ -36,31 +36,32 @@ static const char sql_list[] =
     "SELECT name, role, domains, address, created FROM users "
     "ORDER BY name COLLATE BINARY";
 static const char sql_del[] = "DELETE FROM users WHERE name = ?1";
-static const char sql_del_sessions[] = "DELETE FROM sessions WHERE user = ?1";
+static const char sql_del_sessions[] =
+    "DELETE FROM sessions WHERE \"user\" = ?1";
 static const char sql_passwd[] =
     "UPDATE users SET hash = ?2, updated = ?3 WHERE name = ?1";
 static const char sql_admins[] =
     "SELECT count(*) FROM users WHERE role = 'admin'";
 static const char sql_sess_add[] =
-    "INSERT INTO sessions (id_hash, user, csrf, created, last_seen, "
+    "INSERT INTO sessions (id_hash, \"user\", csrf, created, last_seen, "
     "expires, idle, addr) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)";
 static const char sql_sess_get[] =
     "SELECT u.name, u.role, u.domains, u.address, u.created, s.csrf, "
     "s.last_seen, s.expires, s.idle FROM sessions s "
-    "JOIN users u ON u.name = s.user WHERE s.id_hash = ?1";
+    "JOIN users u ON u.name = s.\"user\" WHERE s.id_hash = ?1";
 static const char sql_sess_touch[] =
     "UPDATE sessions SET last_seen = ?2 WHERE id_hash = ?1";
 static const char sql_sess_del[] = "DELETE FROM sessions WHERE id_hash = ?1";
 static const char sql_sess_prune[] =
     "DELETE FROM sessions WHERE expires < ?1 OR last_seen + idle < ?1";
 static const char sql_audit_add[] =
-    "INSERT INTO login_audit (at, user, addr, ok, reason) "
+    "INSERT INTO login_audit (at, \"user\", addr, ok, reason) "
     "VALUES (?1, ?2, ?3, ?4, ?5)";
 static const char sql_audit_prune[] =
     "DELETE FROM login_audit WHERE at < ?1";
 static const char sql_fail_user[] =
     "SELECT count(*) FROM login_audit WHERE ok = 0 AND at >= ?1 "
-    "AND user = ?2";
+    "AND \"user\" = ?2";
 static const char sql_fail_addr[] =
     "SELECT count(*) FROM login_audit WHERE ok = 0 AND at >= ?1 "
     "AND addr = ?2";
@@ -283,7 +284,7 @@ dummy_init(void)
 /* ---- users ---- */
 
 static void
-row_user(sqlite3_stmt *s, struct user *u)
+row_user(struct db_stmt *s, struct user *u)
 {
 	char *role;
 
@@ -295,7 +296,7 @@ row_user(sqlite3_stmt *s, struct user *u)
 	free(role);
 	u->domains = col_text(s, 2);
 	u->address = col_text(s, 3);
-	u->created = sqlite3_column_int64(s, 4);
+	u->created = db_col_int64(s, 4);
 }
 
 int
@@ -303,7 +304,7 @@ store_user_add(struct store *st, const struct user *u, const char *pw,
     size_t len, struct err *e)
 {
 	char hash[crypto_pwhash_STRBYTES];
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	const char *why;
 	int rc;
 
@@ -313,23 +314,23 @@ store_user_add(struct store *st, const struct user *u, const char *pw,
 		return -1;
 	if ((s = store_stmt(st, sql_add, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, u->name);
-	rc |= bind_text(s, 2, user_role_name(u->role));
-	rc |= bind_text(s, 3, u->domains);
-	rc |= bind_text(s, 4, u->address);
-	rc |= bind_text(s, 5, hash);
-	rc |= sqlite3_bind_int64(s, 6, store_now());
+	rc = db_bind_text(s, 1, u->name);
+	rc |= db_bind_text(s, 2, user_role_name(u->role));
+	rc |= db_bind_text(s, 3, u->domains);
+	rc |= db_bind_text(s, 4, u->address);
+	rc |= db_bind_text(s, 5, hash);
+	rc |= db_bind_int64(s, 6, store_now());
 	sodium_memzero(hash, sizeof(hash));
-	if (rc != SQLITE_OK) {
+	if (rc != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "adding user %s", u->name);
 	}
 	rc = stmt_exec(s);
 	stmt_done(s);
-	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+	if (rc == DB_ERROR && db_err_unique(st->db))
 		return err_set(e, ERR_CONFIG, "user %s already exists",
 		    u->name);
-	if (rc != SQLITE_DONE)
+	if (rc != DB_DONE)
 		return db_fail(st, e, "adding user %s", u->name);
 	return 0;
 }
@@ -338,19 +339,19 @@ static int
 user_get(struct store *st, const char *name, struct user *u, char **hash_r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	memset(u, 0, sizeof(*u));
 	if ((s = store_stmt(st, hash_r != NULL ? sql_get_hash : sql_get, e)) ==
 	    NULL)
 		return -1;
-	if (bind_text(s, 1, name) != SQLITE_OK) {
+	if (db_bind_text(s, 1, name) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading user %s", name);
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(s);
+	if (rc == DB_ROW) {
 		row_user(s, u);
 		if (hash_r != NULL)
 			*hash_r = col_text(s, 5);
@@ -358,7 +359,7 @@ user_get(struct store *st, const char *name, struct user *u, char **hash_r,
 		return 0;
 	}
 	stmt_done(s);
-	if (rc == SQLITE_DONE)
+	if (rc == DB_DONE)
 		return err_set(e, ERR_CONFIG, "no such user: %s", name);
 	return db_fail(st, e, "reading user %s", name);
 }
@@ -374,7 +375,7 @@ int
 store_user_list(struct store *st, struct user **list_r, size_t *n_r,
     struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	struct user *list = NULL;
 	size_t n = 0;
 	int rc;
@@ -383,12 +384,12 @@ store_user_list(struct store *st, struct user **list_r, size_t *n_r,
 	*n_r = 0;
 	if ((s = store_stmt(st, sql_list, e)) == NULL)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = db_step(s)) == DB_ROW) {
 		list = xreallocarray(list, n + 1, sizeof(*list));
 		row_user(s, &list[n++]);
 	}
 	stmt_done(s);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		store_user_list_free(&list, n);
 		return db_fail(st, e, "listing users");
 	}
@@ -413,17 +414,17 @@ static int
 exec_name(struct store *st, const char *sql, const char *name,
     const char *what, int *changes_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	if ((s = store_stmt(st, sql, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, name) != SQLITE_OK || stmt_exec(s) != SQLITE_DONE) {
+	if (db_bind_text(s, 1, name) != 0 || stmt_exec(s) != DB_DONE) {
 		stmt_done(s);
 		return db_fail(st, e, "%s %s", what, name);
 	}
 	stmt_done(s);
 	if (changes_r != NULL)
-		*changes_r = sqlite3_changes(st->db);
+		*changes_r = db_changes(st->db);
 	return 0;
 }
 
@@ -445,23 +446,23 @@ store_user_passwd(struct store *st, const char *name, const char *pw,
     size_t len, struct err *e)
 {
 	char hash[crypto_pwhash_STRBYTES];
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc;
 
 	if (pw_hash(pw, len, hash, e) == -1)
 		return -1;
 	if ((s = store_stmt(st, sql_passwd, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, name);
-	rc |= bind_text(s, 2, hash);
-	rc |= sqlite3_bind_int64(s, 3, store_now());
+	rc = db_bind_text(s, 1, name);
+	rc |= db_bind_text(s, 2, hash);
+	rc |= db_bind_int64(s, 3, store_now());
 	sodium_memzero(hash, sizeof(hash));
-	if (rc != SQLITE_OK || stmt_exec(s) != SQLITE_DONE) {
+	if (rc != 0 || stmt_exec(s) != DB_DONE) {
 		stmt_done(s);
 		return db_fail(st, e, "setting the password of %s", name);
 	}
 	stmt_done(s);
-	if (sqlite3_changes(st->db) == 0)
+	if (db_changes(st->db) == 0)
 		return err_set(e, ERR_CONFIG, "no such user: %s", name);
 	return exec_name(st, sql_del_sessions, name, "ending sessions of",
 	    NULL, e);
@@ -470,16 +471,16 @@ store_user_passwd(struct store *st, const char *name, const char *pw,
 int
 store_user_count_admins(struct store *st, int *n_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	*n_r = 0;
 	if ((s = store_stmt(st, sql_admins, e)) == NULL)
 		return -1;
-	if (sqlite3_step(s) != SQLITE_ROW) {
+	if (db_step(s) != DB_ROW) {
 		stmt_done(s);
 		return db_fail(st, e, "counting admins");
 	}
-	*n_r = sqlite3_column_int(s, 0);
+	*n_r = (int)db_col_int64(s, 0);
 	stmt_done(s);
 	return 0;
 }
@@ -541,13 +542,13 @@ store_session_create(struct store *st, const char *user, int64_t ttl,
     struct err *e)
 {
 	char dig[USER_TOKEN_LEN + 1];
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int64_t now = store_now();
 	int rc;
 
 	if ((s = store_stmt(st, sql_sess_prune, e)) == NULL)
 		return -1;
-	(void)sqlite3_bind_int64(s, 1, now);
+	(void)db_bind_int64(s, 1, now);
 	(void)stmt_exec(s);
 	stmt_done(s);
 
@@ -556,14 +557,14 @@ store_session_create(struct store *st, const char *user, int64_t ttl,
 	sid_digest(sid_r, dig);
 	if ((s = store_stmt(st, sql_sess_add, e)) == NULL)
 		return -1;
-	rc = bind_text(s, 1, dig);
-	rc |= bind_text(s, 2, user);
-	rc |= bind_text(s, 3, csrf_r);
-	rc |= sqlite3_bind_int64(s, 4, now);
-	rc |= sqlite3_bind_int64(s, 5, now + ttl);
-	rc |= sqlite3_bind_int64(s, 6, idle);
-	rc |= bind_text(s, 7, addr);
-	if (rc != SQLITE_OK || stmt_exec(s) != SQLITE_DONE) {
+	rc = db_bind_text(s, 1, dig);
+	rc |= db_bind_text(s, 2, user);
+	rc |= db_bind_text(s, 3, csrf_r);
+	rc |= db_bind_int64(s, 4, now);
+	rc |= db_bind_int64(s, 5, now + ttl);
+	rc |= db_bind_int64(s, 6, idle);
+	rc |= db_bind_text(s, 7, addr);
+	if (rc != 0 || stmt_exec(s) != DB_DONE) {
 		stmt_done(s);
 		return db_fail(st, e, "creating a session for %s", user);
 	}
@@ -576,7 +577,7 @@ store_session_get(struct store *st, const char *sid, struct user *u,
     char *csrf_r, struct err *e)
 {
 	char dig[USER_TOKEN_LEN + 1];
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int64_t now = store_now(), last, expires, idle;
 	char *csrf;
 	int rc;
@@ -587,22 +588,22 @@ store_session_get(struct store *st, const char *sid, struct user *u,
 	sid_digest(sid, dig);
 	if ((s = store_stmt(st, sql_sess_get, e)) == NULL)
 		return -1;
-	if (bind_text(s, 1, dig) != SQLITE_OK) {
+	if (db_bind_text(s, 1, dig) != 0) {
 		stmt_done(s);
 		return db_fail(st, e, "reading a session");
 	}
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
+	rc = db_step(s);
+	if (rc != DB_ROW) {
 		stmt_done(s);
-		if (rc == SQLITE_DONE)
+		if (rc == DB_DONE)
 			return 0;
 		return db_fail(st, e, "reading a session");
 	}
 	row_user(s, u);
 	csrf = col_text(s, 5);
-	last = sqlite3_column_int64(s, 6);
-	expires = sqlite3_column_int64(s, 7);
-	idle = sqlite3_column_int64(s, 8);
+	last = db_col_int64(s, 6);
+	expires = db_col_int64(s, 7);
+	idle = db_col_int64(s, 8);
 	stmt_done(s);
 	if (now >= expires || now - last >= idle || csrf == NULL ||
 	    strlen(csrf) != USER_TOKEN_LEN) {
@@ -617,8 +618,8 @@ store_session_get(struct store *st, const char *sid, struct user *u,
 	/* Restart the idle clock, at most one write every 10 seconds. */
 	if (now - last >= 10 && (s = store_stmt(st, sql_sess_touch, e)) !=
 	    NULL) {
-		(void)bind_text(s, 1, dig);
-		(void)sqlite3_bind_int64(s, 2, now);
+		(void)db_bind_text(s, 1, dig);
+		(void)db_bind_int64(s, 2, now);
 		(void)stmt_exec(s);
 		stmt_done(s);
 	}
@@ -640,23 +641,23 @@ int
 store_login_record(struct store *st, const char *user, const char *addr,
     bool ok, const char *reason, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int64_t now = store_now();
 	int rc;
 
 	if ((s = store_stmt(st, sql_audit_prune, e)) == NULL)
 		return -1;
-	(void)sqlite3_bind_int64(s, 1, now - LOGIN_AUDIT_KEEP);
+	(void)db_bind_int64(s, 1, now - LOGIN_AUDIT_KEEP);
 	(void)stmt_exec(s);
 	stmt_done(s);
 	if ((s = store_stmt(st, sql_audit_add, e)) == NULL)
 		return -1;
-	rc = sqlite3_bind_int64(s, 1, now);
-	rc |= bind_text(s, 2, user);
-	rc |= bind_text(s, 3, addr);
-	rc |= sqlite3_bind_int(s, 4, ok ? 1 : 0);
-	rc |= bind_text(s, 5, reason);
-	if (rc != SQLITE_OK || stmt_exec(s) != SQLITE_DONE) {
+	rc = db_bind_int64(s, 1, now);
+	rc |= db_bind_text(s, 2, user);
+	rc |= db_bind_text(s, 3, addr);
+	rc |= db_bind_int64(s, 4, ok ? 1 : 0);
+	rc |= db_bind_text(s, 5, reason);
+	if (rc != 0 || stmt_exec(s) != DB_DONE) {
 		stmt_done(s);
 		return db_fail(st, e, "recording a login");
 	}
@@ -668,19 +669,19 @@ int
 store_login_failures(struct store *st, const char *user, const char *addr,
     int64_t since, int *n_r, struct err *e)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 
 	*n_r = 0;
 	if ((s = store_stmt(st, user != NULL ? sql_fail_user : sql_fail_addr,
 	    e)) == NULL)
 		return -1;
-	(void)sqlite3_bind_int64(s, 1, since);
-	if (bind_text(s, 2, user != NULL ? user : addr) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_ROW) {
+	(void)db_bind_int64(s, 1, since);
+	if (db_bind_text(s, 2, user != NULL ? user : addr) != 0 ||
+	    db_step(s) != DB_ROW) {
 		stmt_done(s);
 		return db_fail(st, e, "counting failed logins");
 	}
-	*n_r = sqlite3_column_int(s, 0);
+	*n_r = (int)db_col_int64(s, 0);
 	stmt_done(s);
 	return 0;
 }

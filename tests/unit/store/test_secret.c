@@ -165,6 +165,59 @@ test_seal_open(void **state)
 	err_clear(&e);
 }
 
+/* The key from the environment: used instead of the key file, which is
+ * neither read nor created; a bad value is refused without echoing it. */
+static void
+test_key_env(void **state)
+{
+	const char *dir = *state;
+	unsigned char k[SECRET_KEY_LEN], want[SECRET_KEY_LEN];
+	struct err e = { 0 };
+	struct stat sb;
+	char *path = key_path(dir);
+	char *src;
+	size_t i;
+	static const char *const bad[] = {
+		"0011", "zz00112233445566778899aabbccddeeff00112233445566778899"
+		"aabbccddee",
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddee"
+		"ff00",
+		" 0112233445566778899aabbccddeeff"
+		"00112233445566778899aabbccddeeff",
+	};
+
+	for (i = 0; i < SECRET_KEY_LEN; i++)
+		want[i] = (unsigned char)(i % 16 * 0x11);
+	assert_int_equal(setenv(SECRET_KEY_ENV, "00112233445566778899AABBCCDD"
+	    "EEFF00112233445566778899aabbccddeeff", 1), 0);
+	assert_int_equal(secret_key_load(dir, k, &e), 0);
+	assert_memory_equal(k, want, sizeof(k));
+	assert_int_equal(stat(path, &sb), -1);
+	src = secret_key_source(dir);
+	assert_string_equal(src, "$" SECRET_KEY_ENV);
+	free(src);
+
+	for (i = 0; i < MP_ARRAY_LEN(bad); i++) {
+		assert_int_equal(setenv(SECRET_KEY_ENV, bad[i], 1), 0);
+		assert_int_equal(secret_key_load(dir, k, &e), -1);
+		assert_int_equal(e.cls, ERR_CONFIG);
+		assert_non_null(strstr(err_msg(&e), SECRET_KEY_ENV));
+		assert_null(strstr(err_msg(&e), "0011"));
+		assert_int_equal(stat(path, &sb), -1);
+	}
+
+	/* Empty is unset: the key file again. */
+	assert_int_equal(setenv(SECRET_KEY_ENV, "", 1), 0);
+	assert_int_equal(secret_key_load(dir, k, &e), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	src = secret_key_source(dir);
+	assert_string_equal(src, path);
+	free(src);
+	assert_int_equal(unsetenv(SECRET_KEY_ENV), 0);
+	free(path);
+	err_clear(&e);
+}
+
 int
 main(void)
 {
@@ -176,6 +229,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_key_size_refused, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_seal_open, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_key_env, setup,
 		    teardown),
 	};
 
