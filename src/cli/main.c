@@ -32,7 +32,7 @@
 #include "cli/cli.h"
 
 static const char usage_main[] =
-"usage: mailpull [--state DIR] [-v] COMMAND [ARGS]\n"
+"usage: mailpull [--state DIR] [--store LOCATION] [-v] COMMAND [ARGS]\n"
 "\n"
 "Fetch mail from remote POP3 and IMAP accounts into local mailboxes.\n"
 "\n"
@@ -61,6 +61,12 @@ static const char usage_main[] =
 "Global options:\n"
 "  --state DIR   state directory (default $MAILPULL_STATE, then\n"
 "                /var/lib/mailpull): store, key file, default Maildirs\n"
+"  --store LOCATION\n"
+"                the database (default $MAILPULL_STORE, then\n"
+"                STATE/mailpull.db): a postgresql:// URI or a libpq\n"
+"                \"dbname=...\" string puts it in PostgreSQL, shared by\n"
+"                several nodes (each with the same key: copy\n"
+"                STATE/secret.key, or set $MAILPULL_STORE_KEY)\n"
 "  -v, --verbose debug output; wire trace (passwords redacted) in run logs\n"
 "  --version     print the version\n"
 "  -h, --help    this help; COMMAND --help for a command's options\n"
@@ -87,7 +93,8 @@ static const struct {
 int
 main(int argc, char **argv)
 {
-	const char *cmd;
+	struct err e = { 0 };
+	const char *cmd, *store_loc;
 	int i;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -98,6 +105,7 @@ main(int argc, char **argv)
 	cli_state_dir = getenv("MAILPULL_STATE");
 	if (cli_state_dir == NULL || cli_state_dir[0] == '\0')
 		cli_state_dir = "/var/lib/mailpull";
+	store_loc = getenv("MAILPULL_STORE");
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--state") == 0) {
@@ -106,6 +114,12 @@ main(int argc, char **argv)
 			cli_state_dir = argv[++i];
 		} else if (strncmp(argv[i], "--state=", 8) == 0)
 			cli_state_dir = argv[i] + 8;
+		else if (strcmp(argv[i], "--store") == 0) {
+			if (i + 1 >= argc)
+				usage_error(NULL, "--store needs a location");
+			store_loc = argv[++i];
+		} else if (strncmp(argv[i], "--store=", 8) == 0)
+			store_loc = argv[i] + 8;
 		else if (strcmp(argv[i], "-v") == 0 ||
 		    strcmp(argv[i], "--verbose") == 0)
 			cli_verbose++;
@@ -129,6 +143,14 @@ main(int argc, char **argv)
 	}
 	if (cli_state_dir[0] == '\0')
 		usage_error(NULL, "--state: empty directory name");
+	if (store_set_location(store_loc, &e) == -1)
+		usage_error(NULL, "%s", err_msg(&e));
+	/* The commands this one starts (api-serve's fetch) use the same
+	 * store, and a password in it stays out of their argv. */
+	if (store_loc == NULL || *store_loc == '\0')
+		(void)unsetenv("MAILPULL_STORE");
+	else if (setenv("MAILPULL_STORE", store_loc, 1) == -1)
+		fatal("setenv");
 	log_init(LOG_TO_STDERR, cli_verbose);
 	cmd = argv[i];
 	for (size_t k = 0; k < MP_ARRAY_LEN(commands); k++)
