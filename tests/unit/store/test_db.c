@@ -808,6 +808,67 @@ test_pg_session(void **state)
 	assert_int_equal(q_int(db, "SELECT 5"), 5);
 }
 
+/* The server-side prepared statement cache (db_pg.c). */
+static void
+test_pg_cache(void **state)
+{
+	struct db *db = db_of(state);
+	struct db_stmt *s;
+	char sql[64];
+	int i, k, rc;
+
+	/* more distinct statements than the cache holds, each run twice
+	 * (prepared at the second): the server keeps a bounded number */
+	for (k = 0; k < 2; k++) {
+		if (k == 1)
+			OK(db, db_begin(db));
+		for (i = 0; i < 300; i++) {
+			(void)snprintf(sql, sizeof(sql), "SELECT ?1 + %d", i);
+			s = prep(db, sql);
+			OK(db, db_bind_int64(s, 1, k));
+			step_is(s, db, DB_ROW);
+			assert_int_equal(db_col_int64(s, 0), i + k);
+			db_reset(s);
+			OK(db, db_bind_int64(s, 1, k));
+			step_is(s, db, DB_ROW);
+			assert_int_equal(db_col_int64(s, 0), i + k);
+			db_finalize(&s);
+		}
+		assert_true(q_int(db, "SELECT COUNT(*) FROM "
+		    "pg_prepared_statements") <= 130);
+	}
+	OK(db, db_commit(db));
+
+	/* a table change: the cache is emptied, SELECT * sees it */
+	EXEC(db, "CREATE TABLE w (a INTEGER)");
+	EXEC(db, "INSERT INTO w VALUES (1)");
+	for (i = 0; i < 3; i++)
+		list_is(db, "SELECT * FROM w", "1");
+	EXEC(db, "ALTER TABLE w ADD COLUMN b TEXT");
+	s = prep(db, "SELECT * FROM w");
+	step_is(s, db, DB_ROW);
+	assert_true(db_col_null(s, 1));
+	assert_false(db_col_null(s, 0));
+	db_finalize(&s);
+	assert_int_equal(q_int(db, "SELECT COUNT(*) FROM "
+	    "pg_prepared_statements"), 0);
+
+	/* prepared statements dropped behind the cache's back: one
+	 * failure, then it starts over */
+	for (i = 0; i < 3; i++)
+		assert_int_equal(q_int(db, "SELECT 41 + 1"), 42);
+	s = prep(db, "DEALLOCATE ALL");
+	step_is(s, db, DB_DONE);
+	db_finalize(&s);
+	s = prep(db, "SELECT 41 + 1");
+	rc = db_step(s);
+	db_finalize(&s);
+	assert_int_equal(rc, DB_ERROR);
+	assert_non_null(strstr(db_errmsg(db), "26000"));
+	assert_int_equal(q_int(db, "SELECT 41 + 1"), 42);
+	assert_int_equal(q_int(db, "SELECT 41 + 1"), 42);
+}
+
 static void
 search_path(struct db *db, void **state)
 {
@@ -908,6 +969,7 @@ main(void)
 	const struct CMUnitTest pg_tests[] = {
 		BOTH(test_pg_rewrite_edges),
 		BOTH(test_pg_session),
+		BOTH(test_pg_cache),
 		BOTH(test_pg_reconnect),
 		cmocka_unit_test(test_pg_password_hidden),
 	};
