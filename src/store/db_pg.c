@@ -1,7 +1,8 @@
 /*
  * db_pg.c - the PostgreSQL backend of db.h (libpq).
  *
- * The only file that includes libpq-fe.h.
+ * The only file that includes libpq-fe.h; libpq itself is loaded at the
+ * first db_open_pg() (util/dl.h), so only PostgreSQL users map it.
  *
  * SQL: the store's dialect (db.h) is rewritten once, at prepare or exec
  * time, outside string literals, quoted identifiers, dollar quotes and
@@ -54,6 +55,8 @@
 #include "store/db.h"
 #include "store/db_impl.h"
 #include "util/buf.h"
+#include "util/dl.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/strnum.h"
 #include "util/xmalloc.h"
@@ -123,6 +126,86 @@ struct pg_stmt {
 	int nrows, nfields;
 	struct pg_blob *blobs;	/* nfields, for the current row */
 	int64_t changes;	/* for db_changes() at DB_DONE; -1: not DML */
+};
+
+/*
+ * libpq is loaded when a PostgreSQL store is opened (util/dl.h): the
+ * SQLite-only majority never maps it, nor the Kerberos, LDAP and GnuTLS
+ * it links.
+ */
+DL_SYM(PQpass);
+DL_SYM(PQerrorMessage);
+DL_SYM(PQresultErrorField);
+DL_SYM(PQresultErrorMessage);
+DL_SYM(PQclear);
+DL_SYM(PQexec);
+DL_SYM(PQtransactionStatus);
+DL_SYM(PQresultStatus);
+DL_SYM(PQstatus);
+DL_SYM(PQreset);
+DL_SYM(PQputCopyEnd);
+DL_SYM(PQgetCopyData);
+DL_SYM(PQfreemem);
+DL_SYM(PQgetResult);
+DL_SYM(PQcmdStatus);
+DL_SYM(PQcmdTuples);
+DL_SYM(PQfinish);
+DL_SYM(PQprepare);
+DL_SYM(PQexecPrepared);
+DL_SYM(PQexecParams);
+DL_SYM(PQntuples);
+DL_SYM(PQnfields);
+DL_SYM(PQgetisnull);
+DL_SYM(PQgetvalue);
+DL_SYM(PQftype);
+DL_SYM(PQgetlength);
+DL_SYM(PQunescapeBytea);
+DL_SYM(PQconninfoParse);
+DL_SYM(PQconninfoFree);
+DL_SYM(PQconnectdbParams);
+DL_SYM(PQsetNoticeProcessor);
+DL_SYM(PQserverVersion);
+
+static const struct dl_sym pq_syms[] = {
+	DL_ARG(PQpass),
+	DL_ARG(PQerrorMessage),
+	DL_ARG(PQresultErrorField),
+	DL_ARG(PQresultErrorMessage),
+	DL_ARG(PQclear),
+	DL_ARG(PQexec),
+	DL_ARG(PQtransactionStatus),
+	DL_ARG(PQresultStatus),
+	DL_ARG(PQstatus),
+	DL_ARG(PQreset),
+	DL_ARG(PQputCopyEnd),
+	DL_ARG(PQgetCopyData),
+	DL_ARG(PQfreemem),
+	DL_ARG(PQgetResult),
+	DL_ARG(PQcmdStatus),
+	DL_ARG(PQcmdTuples),
+	DL_ARG(PQfinish),
+	DL_ARG(PQprepare),
+	DL_ARG(PQexecPrepared),
+	DL_ARG(PQexecParams),
+	DL_ARG(PQntuples),
+	DL_ARG(PQnfields),
+	DL_ARG(PQgetisnull),
+	DL_ARG(PQgetvalue),
+	DL_ARG(PQftype),
+	DL_ARG(PQgetlength),
+	DL_ARG(PQunescapeBytea),
+	DL_ARG(PQconninfoParse),
+	DL_ARG(PQconninfoFree),
+	DL_ARG(PQconnectdbParams),
+	DL_ARG(PQsetNoticeProcessor),
+	DL_ARG(PQserverVersion),
+};
+
+static struct dl_lib pq_lib = {
+	.soname = "libpq.so.5",
+	.package = "libpq5",
+	.syms = pq_syms,
+	.nsyms = MP_ARRAY_LEN(pq_syms),
 };
 
 static PGconn *
@@ -211,9 +294,9 @@ static int
 pg_conn_fail(struct db *db, const char *what)
 {
 	PGconn *c = conn_of(db);
-	const char *pw = PQpass(c);
+	const char *pw = sym_PQpass(c);
 
-	db_seterr(db, "%s: %s", what, PQerrorMessage(c));
+	db_seterr(db, "%s: %s", what, sym_PQerrorMessage(c));
 	one_line(db->errmsg);
 	if (pw != NULL)
 		mask(db->errmsg, pw, strlen(pw));
@@ -229,10 +312,10 @@ pg_fail(struct db *db, const PGresult *r)
 
 	if (r == NULL)
 		return pg_conn_fail(db, "PostgreSQL");
-	msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	msg = sym_PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	state = sym_PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (msg == NULL || *msg == '\0')
-		msg = PQresultErrorMessage(r);
+		msg = sym_PQresultErrorMessage(r);
 	if (msg == NULL || *msg == '\0')
 		return pg_conn_fail(db, "PostgreSQL");
 	if (state != NULL)
@@ -569,7 +652,7 @@ cache_clear(struct pg_db *pd, bool deallocate)
 		cache_drop(&pd->cache[i]);
 	}
 	if (any && deallocate)
-		PQclear(PQexec(pd->conn, "DEALLOCATE ALL"));
+		sym_PQclear(sym_PQexec(pd->conn, "DEALLOCATE ALL"));
 }
 
 /*
@@ -607,14 +690,14 @@ cache_get(struct pg_db *pd, const char *sql, const Oid *types, int n)
 	}
 	if (slot == NULL) {
 		if (lru->prepared &&
-		    PQtransactionStatus(pd->conn) != PQTRANS_IDLE)
+		    sym_PQtransactionStatus(pd->conn) != PQTRANS_IDLE)
 			lru = lru_unprep;
 		if (lru == NULL)
 			return NULL;
 		if (lru->prepared) {
 			(void)snprintf(q, sizeof(q), "DEALLOCATE %s",
 			    lru->name);
-			PQclear(PQexec(pd->conn, q));
+			sym_PQclear(sym_PQexec(pd->conn, q));
 		}
 		cache_drop(lru);
 		slot = lru;
@@ -635,10 +718,10 @@ pg_session(struct db *db)
 	PGresult *r;
 	int rc = 0;
 
-	r = PQexec(conn_of(db), pg_session_sql);
-	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+	r = sym_PQexec(conn_of(db), pg_session_sql);
+	if (r == NULL || sym_PQresultStatus(r) != PGRES_COMMAND_OK)
 		rc = pg_fail(db, r);
-	PQclear(r);
+	sym_PQclear(r);
 	return rc;
 }
 
@@ -652,17 +735,17 @@ pg_ready(struct db *db)
 {
 	PGconn *c = conn_of(db);
 
-	if (PQstatus(c) == CONNECTION_OK)
+	if (sym_PQstatus(c) == CONNECTION_OK)
 		return 0;
 	if (db->in_tx) {
 		db_seterr(db, "connection to PostgreSQL lost inside a "
 		    "transaction");
 		return -1;
 	}
-	PQreset(c);
+	sym_PQreset(c);
 	/* the server's prepared statements went with the old session */
 	cache_clear((struct pg_db *)db, false);
-	if (PQstatus(c) != CONNECTION_OK)
+	if (sym_PQstatus(c) != CONNECTION_OK)
 		return pg_conn_fail(db, "reconnecting to PostgreSQL");
 	if (pg_session(db) == -1)
 		return -1;
@@ -678,17 +761,17 @@ pg_copy_abort(PGconn *c, PGresult *r)
 	char *buf;
 	PGresult *x;
 
-	if (PQresultStatus(r) == PGRES_COPY_IN)
-		(void)PQputCopyEnd(c, "COPY is not supported");
-	else if (PQresultStatus(r) == PGRES_COPY_OUT) {
+	if (sym_PQresultStatus(r) == PGRES_COPY_IN)
+		(void)sym_PQputCopyEnd(c, "COPY is not supported");
+	else if (sym_PQresultStatus(r) == PGRES_COPY_OUT) {
 		buf = NULL;
-		while (PQgetCopyData(c, &buf, 0) > 0) {
-			PQfreemem(buf);
+		while (sym_PQgetCopyData(c, &buf, 0) > 0) {
+			sym_PQfreemem(buf);
 			buf = NULL;
 		}
 	}
-	while ((x = PQgetResult(c)) != NULL)
-		PQclear(x);
+	while ((x = sym_PQgetResult(c)) != NULL)
+		sym_PQclear(x);
 }
 
 /* A result that is not a success sets the error. */
@@ -697,7 +780,7 @@ pg_check(struct db *db, PGresult *r)
 {
 	if (r == NULL)
 		return pg_fail(db, NULL);
-	switch (PQresultStatus(r)) {
+	switch (sym_PQresultStatus(r)) {
 	case PGRES_COMMAND_OK:
 	case PGRES_TUPLES_OK:
 	case PGRES_EMPTY_QUERY:
@@ -717,7 +800,7 @@ pg_check(struct db *db, PGresult *r)
 static int64_t
 pg_cmd_changes(PGresult *r)
 {
-	const char *tag = PQcmdStatus(r), *n;
+	const char *tag = sym_PQcmdStatus(r), *n;
 	const char *errstr;
 	long long v;
 
@@ -726,7 +809,7 @@ pg_cmd_changes(PGresult *r)
 	    strncmp(tag, "DELETE ", 7) != 0 &&
 	    strncmp(tag, "MERGE ", 6) != 0))
 		return -1;
-	n = PQcmdTuples(r);
+	n = sym_PQcmdTuples(r);
 	v = strnum(n, 0, INT64_MAX, &errstr);
 	return errstr == NULL ? v : -1;
 }
@@ -767,7 +850,7 @@ static void
 pg_close(struct db *db)
 {
 	cache_clear((struct pg_db *)db, false);
-	PQfinish(conn_of(db));
+	sym_PQfinish(conn_of(db));
 	free(db);
 }
 
@@ -784,20 +867,20 @@ pg_exec(struct db *db, const char *sql)
 	int rc;
 
 	/* A transaction on a lost connection went with it. */
-	if (PQstatus(c) == CONNECTION_BAD && sql_is(sql, "ROLLBACK"))
+	if (sym_PQstatus(c) == CONNECTION_BAD && sql_is(sql, "ROLLBACK"))
 		return 0;
 	if (pg_ready(db) == -1)
 		return -1;
 	if (pg_rewrite(db, sql, false, &q, NULL) == -1)
 		return -1;
 	/* Without parameters PQexec runs several statements in one go. */
-	r = PQexec(c, q);
+	r = sym_PQexec(c, q);
 	free(q);
 	if ((rc = pg_check(db, r)) == 0) {
 		/* COMMIT of a transaction the server had aborted answers
 		 * ROLLBACK, not an error. */
 		if (sql_is(sql, "COMMIT") &&
-		    strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
+		    strcmp(sym_PQcmdStatus(r), "ROLLBACK") == 0) {
 			db_seterr(db, "transaction aborted by an earlier "
 			    "error, rolled back");
 			rc = -1;
@@ -807,7 +890,7 @@ pg_exec(struct db *db, const char *sql)
 		if (sql_starts(sql, ddl_words))
 			cache_clear((struct pg_db *)db, true);
 	}
-	PQclear(r);
+	sym_PQclear(r);
 	return rc;
 }
 
@@ -833,7 +916,7 @@ blobs_free(struct pg_stmt *st)
 		return;
 	for (i = 0; i < st->nfields; i++)
 		if (st->blobs[i].p != NULL) {
-			PQfreemem(st->blobs[i].p);
+			sym_PQfreemem(st->blobs[i].p);
 			st->blobs[i].p = NULL;
 			st->blobs[i].len = 0;
 		}
@@ -848,7 +931,7 @@ pg_reset(struct db_stmt *s)
 	blobs_free(st);
 	free(st->blobs);
 	st->blobs = NULL;
-	PQclear(st->res);
+	sym_PQclear(st->res);
 	st->res = NULL;
 	st->row = -1;
 	st->nrows = st->nfields = 0;
@@ -988,38 +1071,38 @@ pg_run(struct pg_stmt *st)
 	}
 	e = cache_get(pd, st->sql, types, n);
 	if (e != NULL && !e->prepared && ++e->uses >= PG_PREPARE_AFTER &&
-	    PQtransactionStatus(c) != PQTRANS_INERROR) {
+	    sym_PQtransactionStatus(c) != PQTRANS_INERROR) {
 		(void)snprintf(e->name, sizeof(e->name), "mailpull_%u",
 		    ++pd->next_name);
-		r = PQprepare(c, e->name, st->sql, n, types);
+		r = sym_PQprepare(c, e->name, st->sql, n, types);
 		if (pg_check(db, r) == -1) {
-			PQclear(r);
+			sym_PQclear(r);
 			return -1;
 		}
-		PQclear(r);
+		sym_PQclear(r);
 		e->prepared = true;
 	}
 	if (e != NULL && e->prepared)
-		r = PQexecPrepared(c, e->name, n, vals, lens, fmts, 0);
+		r = sym_PQexecPrepared(c, e->name, n, vals, lens, fmts, 0);
 	else
-		r = PQexecParams(c, st->sql, n, types, vals, lens, fmts, 0);
+		r = sym_PQexecParams(c, st->sql, n, types, vals, lens, fmts, 0);
 	if (pg_check(db, r) == -1) {
 		/* Our prepared statements are gone (DISCARD ALL, a pooler)
 		 * or a plan changed its result type: start over. */
-		state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) :
+		state = r != NULL ? sym_PQresultErrorField(r, PG_DIAG_SQLSTATE) :
 		    NULL;
 		if (state != NULL && (strcmp(state, "26000") == 0 ||
 		    strcmp(state, "0A000") == 0))
 			cache_clear(pd, false);
-		PQclear(r);
+		sym_PQclear(r);
 		return -1;
 	}
 	st->res = r;
 	st->row = -1;
 	st->changes = pg_cmd_changes(r);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-		st->nrows = PQntuples(r);
-		st->nfields = PQnfields(r);
+	if (sym_PQresultStatus(r) == PGRES_TUPLES_OK) {
+		st->nrows = sym_PQntuples(r);
+		st->nfields = sym_PQnfields(r);
 		if (st->nfields > 0)
 			st->blobs = xcalloc((size_t)st->nfields,
 			    sizeof(*st->blobs));
@@ -1055,9 +1138,9 @@ pg_value(struct pg_stmt *st, int i)
 	if (st->res == NULL || st->row < 0 || st->row >= st->nrows ||
 	    i < 0 || i >= st->nfields)
 		return NULL;
-	if (PQgetisnull(st->res, st->row, i))
+	if (sym_PQgetisnull(st->res, st->row, i))
 		return NULL;
-	return PQgetvalue(st->res, st->row, i);
+	return sym_PQgetvalue(st->res, st->row, i);
 }
 
 static bool
@@ -1075,7 +1158,7 @@ pg_col_int64(struct db_stmt *s, int i)
 
 	if ((v = pg_value(st, i)) == NULL)
 		return 0;
-	if (PQftype(st->res, i) == PG_BOOLOID)
+	if (sym_PQftype(st->res, i) == PG_BOOLOID)
 		return v[0] == 't';
 	n = strnum(v, INT64_MIN, INT64_MAX, &errstr);
 	if (errstr == NULL)
@@ -1111,13 +1194,13 @@ pg_col_blob(struct db_stmt *s, int i, size_t *len_r)
 	if ((v = pg_value(st, i)) == NULL)
 		return NULL;
 	/* Not bytea (text read as bytes): the value as it is. */
-	if (PQftype(st->res, i) != PG_BYTEAOID) {
-		*len_r = (size_t)PQgetlength(st->res, st->row, i);
+	if (sym_PQftype(st->res, i) != PG_BYTEAOID) {
+		*len_r = (size_t)sym_PQgetlength(st->res, st->row, i);
 		return v;
 	}
 	b = &st->blobs[i];
 	if (b->p == NULL) {
-		b->p = PQunescapeBytea((const unsigned char *)v, &b->len);
+		b->p = sym_PQunescapeBytea((const unsigned char *)v, &b->len);
 		if (b->p == NULL)
 			fatalx("%s: out of memory", __func__);
 	}
@@ -1156,13 +1239,19 @@ db_open_pg(struct db **db_r, const char *conninfo, char *errbuf,
 	struct pg_db *pd;
 	char *perr = NULL, msg[DB_ERRMSG_MAX];
 	const char *pw;
+	struct err e = { 0 };
 	PGconn *c;
 	int v;
 
 	*db_r = NULL;
+	if (dl_load(&pq_lib, "a PostgreSQL store", &e) == -1) {
+		(void)snprintf(errbuf, errlen, "%s", err_msg(&e));
+		err_clear(&e);
+		return -1;
+	}
 	/* A string libpq cannot parse: its message may quote any part of
 	 * it, so show it only when no password can be in there. */
-	if ((opts = PQconninfoParse(conninfo, &perr)) == NULL) {
+	if ((opts = sym_PQconninfoParse(conninfo, &perr)) == NULL) {
 		if (perr != NULL && strcasestr(conninfo, "password") == NULL &&
 		    strchr(conninfo, '@') == NULL) {
 			(void)snprintf(msg, sizeof(msg), "%s", perr);
@@ -1173,29 +1262,29 @@ db_open_pg(struct db **db_r, const char *conninfo, char *errbuf,
 			(void)snprintf(errbuf, errlen, "PostgreSQL: invalid "
 			    "connection string (not shown: it may hold a "
 			    "password)");
-		PQfreemem(perr);
+		sym_PQfreemem(perr);
 		return -1;
 	}
-	PQconninfoFree(opts);
+	sym_PQconninfoFree(opts);
 
-	c = PQconnectdbParams(kw, val, 1);
+	c = sym_PQconnectdbParams(kw, val, 1);
 	if (c == NULL)
 		fatalx("%s: out of memory", __func__);
-	if (PQstatus(c) != CONNECTION_OK) {
-		(void)snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+	if (sym_PQstatus(c) != CONNECTION_OK) {
+		(void)snprintf(msg, sizeof(msg), "%s", sym_PQerrorMessage(c));
 		one_line(msg);
-		if ((pw = PQpass(c)) != NULL)
+		if ((pw = sym_PQpass(c)) != NULL)
 			mask(msg, pw, strlen(pw));
 		mask_conninfo_password(msg, conninfo);
 		(void)snprintf(errbuf, errlen, "PostgreSQL: %s", msg);
-		PQfinish(c);
+		sym_PQfinish(c);
 		return -1;
 	}
-	PQsetNoticeProcessor(c, pg_notice, NULL);
-	if ((v = PQserverVersion(c)) < PG_MIN_VERSION) {
+	sym_PQsetNoticeProcessor(c, pg_notice, NULL);
+	if ((v = sym_PQserverVersion(c)) < PG_MIN_VERSION) {
 		(void)snprintf(errbuf, errlen, "PostgreSQL %d.%d is too old "
 		    "(10 or newer needed)", v / 10000, v % 10000);
-		PQfinish(c);
+		sym_PQfinish(c);
 		return -1;
 	}
 

@@ -11,6 +11,7 @@
  *   GMime          route/route.c   catch-all (multidrop) address parsing
  *   libcurl        oauth/token.c   OAuth2 token endpoint
  *   libmicrohttpd  api/api.c       serve's admin API
+ *   libpq          store/db_pg.c   a PostgreSQL store
  *
  * That file includes the library's header as usual (types, constants),
  * declares a pointer per function it calls with DL_SYM() - the pointer has
