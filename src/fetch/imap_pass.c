@@ -639,6 +639,10 @@ im_store_expunge(struct im *s, struct err *e)
 	}
 	s->nseen = 0;
 	off = 0;
+	if (s->ndel > 0 && pass_fence(ctx, e) == -1) {
+		s->ndel = 0;
+		return -1;
+	}
 	while (off < s->ndel) {
 		if ((k = imap_set_build(s->del + off, s->ndel - off, set,
 		    sizeof(set))) <= 0)

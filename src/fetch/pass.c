@@ -733,6 +733,26 @@ batch_clear(struct pass_ctx *ctx)
 }
 
 int
+pass_fence(struct pass_ctx *ctx, struct err *e)
+{
+	switch (store_lock_check(ctx->st, ctx->a->id, e)) {
+	case 1:
+		return 0;
+	case 0:
+		ctx->res->lease_lost = true;
+		pass_log(ctx, "the lease on this account was taken over by "
+		    "another node: nothing is deleted by this pass");
+		log_warnx("%s: lease lost to another node; nothing deleted "
+		    "by this pass", ctx->a->id);
+		return err_set(e, ERR_BUSY, "lease lost to another node; "
+		    "nothing deleted");
+	default:
+		err_prefix(e, "checking the lease before deleting");
+		return -1;
+	}
+}
+
+int
 pass_commit(struct pass_ctx *ctx, pass_committed_fn done, void *arg,
     struct err *e)
 {

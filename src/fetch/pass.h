@@ -59,6 +59,8 @@ struct pass_result {
 	size_t nproblems;		/* (at most PASS_PROBLEMS_MAX) */
 	uint64_t bytes;			/* message bytes fetched */
 	int64_t elapsed_ms;
+	bool lease_lost;	/* shared store: another node took the account
+				 * over; nothing was deleted after that */
 };
 
 /*

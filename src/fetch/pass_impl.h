@@ -67,6 +67,10 @@ struct pass_ctx {
 
 /* Append a time-stamped line to the run log (and debug log). */
 void pass_log(struct pass_ctx *, const char *, ...) MP_PRINTF(2, 3);
+/* Before a destructive command: on a shared store, is the account's lease
+ * still ours (and renewed)? 0 yes; -1 (err set) no or unknown: delete
+ * nothing. */
+int pass_fence(struct pass_ctx *, struct err *);
 /* Wire trace sink for pp (only when verbose). */
 void pass_trace(void *arg, const char *dir, const char *line, size_t len);
 void pass_progress(struct pass_ctx *, bool force);

@@ -906,7 +906,16 @@ pop3_pass_run(struct pass_ctx *ctx, struct err *e)
 	{
 		struct err qe = { 0 };
 
-		if (p3_quit(&s, &qe) == -1) {
+		/* DELEs apply at QUIT: with the lease lost, end the session
+		 * without it and the server deletes nothing. */
+		if (s.dele_sent > 0 && pass_fence(ctx, &qe) == -1) {
+			pass_log(ctx, "no QUIT: %s", err_msg(&qe));
+			if (r == 0) {
+				err_set(e, qe.cls, "%s", err_msg(&qe));
+				r = -1;
+			}
+			err_clear(&qe);
+		} else if (p3_quit(&s, &qe) == -1) {
 			pass_log(ctx, "QUIT: %s", err_msg(&qe));
 			if (r == 0) {
 				err_set(e, qe.cls, "%s", err_msg(&qe));

@@ -30,6 +30,7 @@
 #include "sched/sched.h"
 #include "store/oauth.h"
 #include "store/checks.h"
+#include "store/lease.h"
 #include "store/settings.h"
 #include "store/status.h"
 #include "store/store.h"
@@ -41,6 +42,8 @@
 #define METRICS_EVERY_MS	10000
 #define BUSY_RETRY_S		30
 #define IDLE_RETRY_MIN_S	60
+/* Shared store: claim due accounts at least this often. */
+#define CLAIM_EVERY_MS		1000
 /* "Authorization needed": not due until authorized again (or checked by
  * hand); far enough to never come, small enough to add to. */
 #define AUTH_NEEDED_DUE		(INT64_MAX / 4)
@@ -65,6 +68,10 @@ struct sacct {
 	bool running;		/* queued or in a pass */
 	bool rerun;		/* check now requested while running */
 	bool gone;		/* deleted while running */
+	/* shared store */
+	bool claimed;		/* lease claimed, pass not finished */
+	int64_t token;		/* its fencing token */
+	bool kick;		/* check now: tell the other nodes */
 	/* status */
 	enum status_state state;
 	int failures;
@@ -128,6 +135,13 @@ struct sched {
 	int workers_alive;
 	struct metrics m;
 	struct idle *idle;
+	/* shared store (several nodes): the schedule lives in the leases */
+	bool shared;
+	int lease_s;
+	int64_t next_claim, next_renew;
+	int waiting;			/* claimed, not yet dispatched */
+	bool kicks;			/* some sacct has kick set */
+	uint64_t claims, leases_lost;
 };
 
 static int64_t
@@ -170,6 +184,8 @@ settings_read(struct sched *s)
 	    SCHED_WORKERS_MAX);
 	s->max_per_host = (int)setting_num(s->st, "max-per-host", 4, 1,
 	    100000);
+	s->lease_s = (int)setting_num(s->st, "lease", LEASE_DEFAULT_S,
+	    LEASE_MIN_S, 3600);
 }
 
 /* ---- account table ---- */
@@ -253,6 +269,12 @@ sched_load(struct sched *s, struct err *e)
 	struct sacct **nv;
 	bool *authorized;
 	int64_t now = now_ms(), wall = (int64_t)time(NULL);
+	/* shared store: edits to make due (id, updated; 0: at once) */
+	struct {
+		char *id;
+		int64_t updated;
+	} *due = NULL;
+	size_t ndue = 0;
 
 	if (store_account_list(s->st, &list, &n, e) == -1)
 		return -1;
@@ -276,6 +298,8 @@ sched_load(struct sched *s, struct err *e)
 	}
 	j = 0;
 	nv = xcalloc(n + s->nacc + 1, sizeof(*nv));
+	if (s->shared)
+		due = xcalloc(n + 1, sizeof(*due));
 	pthread_mutex_lock(&s->mu);
 	settings_read(s);
 	for (i = 0; i < n; i++) {
@@ -328,6 +352,10 @@ sched_load(struct sched *s, struct err *e)
 			if (!isnew)
 				log_info("%s: account changed, checking now",
 				    a->id);
+			if (s->shared && !isnew) {
+				due[ndue].id = xstrdup(a->id);
+				due[ndue++].updated = la->updated;
+			}
 			a->due_ms = now;
 			a->failures = 0;
 			if (a->running)
@@ -341,6 +369,10 @@ sched_load(struct sched *s, struct err *e)
 			log_info("%s: authorized again, checking now", a->id);
 			a->due_ms = now;
 			a->failures = 0;
+			if (s->shared) {
+				due[ndue].id = xstrdup(a->id);
+				due[ndue++].updated = 0;
+			}
 		}
 		if (a->want_idle && a->enabled) {
 			if (a->idle == IDLE_OFF || (changed &&
@@ -379,7 +411,7 @@ sched_load(struct sched *s, struct err *e)
 			continue;
 		if (a->idle == IDLE_ACTIVE && s->idle != NULL)
 			idle_forget(s->idle, a->id);
-		if (a->running || a->idle == IDLE_SETUP) {
+		if (a->running || a->claimed || a->idle == IDLE_SETUP) {
 			a->gone = true;
 			a->enabled = false;
 			nv[nn++] = a;
@@ -396,6 +428,26 @@ sched_load(struct sched *s, struct err *e)
 	store_account_list_free(&list, n);
 	store_status_list_free(&stv, nst);
 	free(authorized);
+	if (s->shared) {
+		/* New accounts get a lease row, due at once; edits are made
+		 * due once, by whichever node notices first. */
+		if (store_lease_sync(s->st, e) == -1)
+			log_warnx("%s", err_msg(e));
+		err_clear(e);
+		for (i = 0; i < ndue; i++) {
+			if (store_lease_due_now(s->st, due[i].id,
+			    due[i].updated, e) == -1) {
+				log_warnx("%s", err_msg(e));
+				err_clear(e);
+			}
+			free(due[i].id);
+		}
+		free(due);
+		pthread_mutex_lock(&s->mu);
+		s->next_claim = 0;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->mu);
+	}
 	return 0;
 }
 
@@ -548,15 +600,35 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 	struct pass_result res;
 	struct acct_status rec;
 	struct err e = { 0 };
-	int64_t start, end, ival, delay_s = 0, wall;
+	int64_t start, end, ival, delay_s = 0, wall, next_ms = 0;
 	char *id;
-	bool counted = true, needed = false;
+	bool counted = true, needed = false, shared;
+	int64_t token = 0;
 
 	pthread_mutex_lock(&s->mu);
 	id = xstrdup(sa->id);
 	start = now_ms();
 	metrics_delay(s, start - sa->sched_ms);
+	shared = s->shared;
+	token = sa->token;
 	pthread_mutex_unlock(&s->mu);
+	if (shared) {
+		/* Another node may have run the last passes: continue its
+		 * backoff, not ours. */
+		struct acct_status cur;
+
+		memset(&cur, 0, sizeof(cur));
+		if (store_status_get(st, id, &cur, &e) == 0) {
+			pthread_mutex_lock(&s->mu);
+			sa->state = cur.state;
+			sa->failures = cur.consecutive_failures;
+			sa->failing_since = cur.failing_since;
+			sa->last_success = cur.last_success;
+			pthread_mutex_unlock(&s->mu);
+		}
+		status_clear(&cur);
+		err_clear(&e);
+	}
 
 	memset(&res, 0, sizeof(res));
 	account_init(&a);
@@ -653,6 +725,11 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 		sa->rerun = false;
 		sa->due_ms = end;
 	}
+	if (shared) {
+		/* The lease's due time is the schedule all nodes follow. */
+		next_ms = sa->due_ms >= AUTH_NEEDED_DUE ?
+		    (int64_t)365 * 86400 * 1000 : sa->due_ms - end;
+	}
 	if (counted) {
 		rec.account = id;
 		rec.state = sa->state;
@@ -669,6 +746,11 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 	pthread_mutex_unlock(&s->mu);
 	if (counted && store_status_record(st, &rec, &e) == -1) {
 		log_warnx("%s: cannot record the status: %s", id, err_msg(&e));
+		err_clear(&e);
+	}
+	if (shared && store_lease_release(st, id, token, next_ms, &e) == -1) {
+		/* It expires by itself; the next node runs it then. */
+		log_warnx("%s", err_msg(&e));
 		err_clear(&e);
 	}
 	/* Once a day per account: do its local recipients still exist? */
@@ -692,7 +774,10 @@ on_idle_event(void *arg, const char *id, enum idle_event ev)
 		if (ev == IDLE_EV_NEWMAIL) {
 			s->m.idle_wakeups++;
 			log_debug("%s: IDLE: new mail, checking now", id);
-			if (a->running)
+			if (s->shared) {
+				a->kick = true;
+				s->kicks = true;
+			} else if (a->running)
 				a->rerun = true;
 			else if (a->state != STATUS_AUTH_NEEDED &&
 			    (a->failures == 0 || a->due_ms > now))
@@ -722,10 +807,18 @@ run_idle_setup(struct sched *s, struct store *st, struct sacct *sa)
 	account_init(&a);
 	if (store_account_get(st, id, &a, &e) == -1)
 		r = -1;
+	else if (s->shared && (r = store_lease_idle_claim(st, id, s->lease_s,
+	    &e)) != 1)
+		r = r == 0 ? 2 : -1;	/* 2: another node watches it */
 	else
 		r = idle_add(s->idle, st, &a, &e);
 	pthread_mutex_lock(&s->mu);
-	if (r == 0) {
+	if (r == 2) {
+		/* Watched by another node; take over if its lease ends. */
+		sa->idle = IDLE_WANTED;
+		sa->idle_retry_ms = now_ms() + (int64_t)s->lease_s * 1000 +
+		    (int64_t)(randombytes_random() % 1000);
+	} else if (r == 0) {
 		sa->idle = IDLE_ACTIVE;
 		sa->idle_failures = 0;
 		log_info("%s: IDLE: watching for new mail", id);
@@ -792,8 +885,10 @@ worker_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		if (j.kind == JOB_PASS) {
 			j.a->running = false;
+			j.a->claimed = false;
 			s->running--;
 			host_add(s, j.a->host, -1);
+			s->next_claim = 0;	/* a slot is free */
 		} else if (j.a->idle == IDLE_SETUP)
 			j.a->idle = IDLE_WANTED;
 		pthread_cond_broadcast(&s->cond);
@@ -859,6 +954,12 @@ dispatch(struct sched *s, int64_t now, int64_t wake)
 	for (i = 0; i < s->nacc; i++) {
 		struct sacct *a = s->acc[i];
 
+		if (s->shared && a->claimed && !a->running) {
+			/* Claimed: run it, even if disabled or deleted
+			 * since (the pass sees that and gives it back). */
+			c[nc++] = (struct cand){ a->sched_ms, a };
+			continue;
+		}
 		if (!a->enabled || a->gone)
 			continue;
 		if (a->idle == IDLE_WANTED && s->idle != NULL) {
@@ -873,7 +974,7 @@ dispatch(struct sched *s, int64_t now, int64_t wake)
 			else
 				wake = MP_MIN(wake, now + 100);
 		}
-		if (a->running)
+		if (a->running || s->shared)
 			continue;
 		if (a->due_ms <= now)
 			c[nc++] = (struct cand){ a->due_ms, a };
@@ -890,12 +991,107 @@ dispatch(struct sched *s, int64_t now, int64_t wake)
 		if (h != NULL && h->n >= s->max_per_host)
 			continue;	/* woken when a pass ends */
 		a->running = true;
-		a->sched_ms = a->due_ms;
+		if (s->shared)
+			s->waiting--;
+		else
+			a->sched_ms = a->due_ms;
 		s->running++;
 		host_add(s, a->host, 1);
 		queue_push(s, JOB_PASS, a);
 	}
 	return wake;
+}
+
+/*
+ * Shared store (under the lock, dropped for the database): pass on check-now
+ * requests, renew our leases, and claim due accounts for the free slots.
+ * Returns the next wake-up.
+ */
+static int64_t
+shared_round(struct sched *s, int64_t now, int64_t wake)
+{
+	struct lease_claim *v = NULL;
+	struct err e = { 0 };
+	char **kick = NULL;
+	struct lease_claim *back = NULL;
+	size_t i, n = 0, nkick = 0, nback = 0, want = 0;
+	bool renew, claim;
+	int busy = s->running + s->waiting;
+
+	if (s->kicks) {
+		kick = xcalloc(s->nacc + 1, sizeof(*kick));
+		for (i = 0; i < s->nacc; i++)
+			if (s->acc[i]->kick) {
+				s->acc[i]->kick = false;
+				kick[nkick++] = xstrdup(s->acc[i]->id);
+			}
+		s->kicks = false;
+	}
+	renew = now >= s->next_renew;
+	if (busy < s->max_passes)
+		want = (size_t)(s->max_passes - busy);
+	claim = !s->stopping && s->started && want > 0 &&
+	    (now >= s->next_claim || nkick > 0);
+	if (!renew && !claim && nkick == 0)
+		return MP_MIN(wake, MP_MIN(s->next_renew, want > 0 ?
+		    s->next_claim : s->next_renew));
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < nkick; i++) {
+		if (store_lease_due_now(s->st, kick[i], 0, &e) == -1) {
+			log_warnx("%s", err_msg(&e));
+			err_clear(&e);
+		}
+		free(kick[i]);
+	}
+	free(kick);
+	if (renew && store_lease_renew(s->st, s->lease_s, &e) == -1) {
+		log_warnx("%s", err_msg(&e));
+		err_clear(&e);
+	}
+	if (claim && store_lease_claim(s->st, want, s->lease_s, &v, &n,
+	    &e) == -1) {
+		log_warnx("%s", err_msg(&e));
+		err_clear(&e);
+	}
+	pthread_mutex_lock(&s->mu);
+	now = now_ms();
+	if (renew)
+		s->next_renew = now + (int64_t)s->lease_s * 1000 / 3;
+	if (claim)
+		s->next_claim = now + CLAIM_EVERY_MS;
+	for (i = 0; i < n; i++) {
+		struct sacct *a = acc_find(s, v[i].account);
+
+		if (a == NULL || a->claimed || a->running) {
+			/* Not loaded yet (added a moment ago): give it
+			 * back due, and load. */
+			if (back == NULL)
+				back = xcalloc(n, sizeof(*back));
+			back[nback].account = xstrdup(v[i].account);
+			back[nback++].token = v[i].token;
+			if (a == NULL)
+				s->reload = true;
+			continue;
+		}
+		a->claimed = true;
+		a->token = v[i].token;
+		a->sched_ms = now - MP_MAX(v[i].late_ms, 0);
+		s->waiting++;
+		s->claims++;
+	}
+	store_lease_claims_free(&v, n);
+	if (nback > 0) {
+		pthread_mutex_unlock(&s->mu);
+		for (i = 0; i < nback; i++)
+			if (store_lease_release(s->st, back[i].account,
+			    back[i].token, 0, &e) == -1) {
+				log_warnx("%s", err_msg(&e));
+				err_clear(&e);
+			}
+		store_lease_claims_free(&back, nback);
+		pthread_mutex_lock(&s->mu);
+	}
+	return MP_MIN(wake, MP_MIN(s->next_renew, s->next_claim));
 }
 
 static void
@@ -982,7 +1178,9 @@ sched_run(struct sched *s, struct err *e)
 		}
 		wake = MP_MIN(next_tick, s->metrics_file != NULL ?
 		    next_metrics : next_tick);
-		wake = dispatch(s, now, wake);
+		if (s->shared)
+			wake = shared_round(s, now, wake);
+		wake = dispatch(s, now_ms(), wake);
 		if (!s->stopping)
 			cond_wait_until(s, wake);
 	}
@@ -1008,6 +1206,21 @@ sched_run(struct sched *s, struct err *e)
 		pthread_mutex_unlock(&s->mu);
 		return err_set(e, ERR_TIMEOUT, "%d passes did not finish "
 		    "within %d s", s->running, s->opts.stop_timeout);
+	}
+	if (s->shared) {
+		/* Claimed but not run: free for the other nodes now. */
+		for (size_t i = 0; i < s->nacc; i++) {
+			struct sacct *a = s->acc[i];
+
+			if (!a->claimed || a->running)
+				continue;
+			a->claimed = false;
+			if (store_lease_release(s->st, a->id, a->token, 0,
+			    &le) == -1) {
+				log_warnx("%s", err_msg(&le));
+				err_clear(&le);
+			}
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < s->nthreads; i++)
@@ -1045,7 +1258,11 @@ sched_check_now(void *arg, const char *id)
 	struct sacct *a;
 
 	pthread_mutex_lock(&s->mu);
-	if ((a = acc_find(s, id)) != NULL && a->enabled) {
+	if ((a = acc_find(s, id)) != NULL && a->enabled && s->shared) {
+		/* Whichever node claims it first runs it. */
+		a->kick = true;
+		s->kicks = true;
+	} else if (a != NULL && a->enabled) {
 		if (a->running)
 			a->rerun = true;
 		else
@@ -1125,6 +1342,18 @@ sched_metrics(struct sched *s, struct buf *out)
 	    (unsigned long long)s->m.deferred,
 	    (unsigned long long)s->m.idle_wakeups, s->running,
 	    s->idle != NULL ? idle_count(s->idle) : (size_t)0);
+	if (s->shared)
+		(void)buf_printf(out,
+		    "# HELP mailpull_lease_claims_total Accounts this node "
+		    "claimed from the shared store.\n"
+		    "# TYPE mailpull_lease_claims_total counter\n"
+		    "mailpull_lease_claims_total %llu\n"
+		    "# HELP mailpull_leases_lost_total Passes that found their "
+		    "lease taken over and deleted nothing.\n"
+		    "# TYPE mailpull_leases_lost_total counter\n"
+		    "mailpull_leases_lost_total %llu\n",
+		    (unsigned long long)s->claims,
+		    (unsigned long long)s->leases_lost);
 	(void)buf_printf(out,
 	    "# HELP mailpull_messages_scanned_total Messages checked by the "
 	    "spam or virus scanner.\n"
@@ -1239,6 +1468,22 @@ sched_create(struct sched **s_r, const struct sched_opts *o, struct err *e)
 	if (store_open(&s->st, s->state_dir, e) == -1) {
 		sched_free(&s);
 		return -1;
+	}
+	s->shared = store_shared();
+	if (s->shared) {
+		char *t = NULL;
+
+		log_info("shared store: node %s; accounts are claimed with "
+		    "leases", store_node_id());
+		if (store_setting_get(s->st, "target", &t, NULL) == 0 &&
+		    t == NULL)
+			log_warnx("shared store, but the default target is "
+			    "this node's %s/mail: accounts without --target "
+			    "deliver to whichever node runs them; set a path "
+			    "all nodes share ('mailpull config set target "
+			    "maildir:/shared/%%u/Maildir') or an lmtp: target",
+			    s->state_dir);
+		free(t);
 	}
 	if (store_change_get(s->st, &s->changes, e) == -1 ||
 	    sched_load(s, e) == -1) {

@@ -192,6 +192,10 @@ const struct settings_key settings_keys[] = {
 	    "serve: passes running at once (default 8)" },
 	{ "max-per-host", check_count,
 	    "serve: connections at once to one remote host (default 4)" },
+	{ "lease", check_duration,
+	    "serve on a shared (PostgreSQL) store: how long a node's claim on "
+	    "an account lasts without renewal; a dead node's accounts are "
+	    "taken over after it (default 60s)" },
 	{ "rspamd", check_scanner,
 	    "spam checks: rspamd's address (default 127.0.0.1:11333)" },
 	{ "clamd", check_scanner,

@@ -17,12 +17,14 @@
 #include <sodium.h>
 
 #include "store/db.h"
+#include "store/lease.h"
 #include "store/secret.h"
 #include "store/store.h"
 #include "store/settings.h"
 #include "store/store_impl.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/strnum.h"
 #include "util/xmalloc.h"
 
 /*
@@ -91,6 +93,14 @@ static const char *const store_ext_schemas[] = {
 	"CREATE TABLE IF NOT EXISTS account_checks (account TEXT PRIMARY KEY "
 	"REFERENCES accounts(id) ON DELETE CASCADE, checked_at INTEGER NOT NULL "
 	"DEFAULT 0, gone TEXT, unknown TEXT, detail TEXT)",
+	/* lease.c: work sharing on a shared store (times in ms, DB clock) */
+	"CREATE TABLE IF NOT EXISTS leases (account TEXT PRIMARY KEY "
+	"REFERENCES accounts(id) ON DELETE CASCADE, holder TEXT, token "
+	"INTEGER NOT NULL DEFAULT 0, expires INTEGER NOT NULL DEFAULT 0, due "
+	"INTEGER NOT NULL DEFAULT 0, kick INTEGER NOT NULL DEFAULT 0, "
+	"seen_updated INTEGER NOT NULL DEFAULT 0, claims INTEGER NOT NULL "
+	"DEFAULT 0, idle_holder TEXT, idle_expires INTEGER NOT NULL DEFAULT 0)",
+	"CREATE INDEX IF NOT EXISTS leases_due ON leases (due)",
 };
 
 /*
@@ -313,7 +323,9 @@ static const char *const stmt_sql[STMT__COUNT] = {
 
 struct store_lock {
 	char *acct;
-	int fd;
+	int fd;			/* flock; -1 for a lease (shared store) */
+	int64_t token;		/* the lease's fencing token */
+	bool claimed;		/* taken by store_lock (not the scheduler) */
 };
 
 /*
@@ -1862,6 +1874,65 @@ lock_name(const char *acct)
 	return s;
 }
 
+/* The lease setting, in seconds. */
+static int
+lease_seconds(struct store *st)
+{
+	char *v = NULL;
+	const char *errstr = NULL;
+	long long n = LEASE_DEFAULT_S;
+
+	if (store_setting_get(st, "lease", &v, NULL) == 0 && v != NULL) {
+		n = strnum_duration(v, LEASE_MIN_S, 3600, &errstr);
+		if (errstr != NULL)
+			n = LEASE_DEFAULT_S;
+	}
+	free(v);
+	return (int)n;
+}
+
+/* store_lock on a shared store: the account's lease (lease.h). */
+static int
+store_lease_lock(struct store *st, const char *acct, bool wait,
+    struct err *e)
+{
+	int64_t token = 0;
+	bool claimed = false;
+	int r;
+
+	while ((r = lease_lock(st, acct, lease_seconds(st), &token, &claimed,
+	    e)) == 0 && wait) {
+		err_clear(e);
+		sleep(1);
+	}
+	if (r != 1)
+		return r;
+	st->locks = xreallocarray(st->locks, st->nlocks + 1,
+	    sizeof(*st->locks));
+	st->locks[st->nlocks].acct = xstrdup(acct);
+	st->locks[st->nlocks].fd = -1;
+	st->locks[st->nlocks].token = token;
+	st->locks[st->nlocks].claimed = claimed;
+	st->nlocks++;
+	return 1;
+}
+
+int
+store_lock_check(struct store *st, const char *acct, struct err *e)
+{
+	size_t i;
+
+	for (i = 0; i < st->nlocks; i++) {
+		if (strcmp(st->locks[i].acct, acct) != 0)
+			continue;
+		if (st->locks[i].fd != -1)
+			return 1;	/* a file lock cannot be lost */
+		return lease_check(st, acct, st->locks[i].token,
+		    lease_seconds(st), e);
+	}
+	return err_set(e, ERR_INTERNAL, "store: %s is not locked", acct);
+}
+
 int
 store_lock(struct store *st, const char *acct, bool wait, struct err *e)
 {
@@ -1872,6 +1943,8 @@ store_lock(struct store *st, const char *acct, bool wait, struct err *e)
 	for (i = 0; i < st->nlocks; i++)
 		if (strcmp(st->locks[i].acct, acct) == 0)
 			return 1;	/* already ours */
+	if (db_kind(st->db) == DB_PG)
+		return store_lease_lock(st, acct, wait, e);
 
 	dir = xasprintf("%s/%s", st->dir, STORE_LOCK_DIR);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
@@ -1929,7 +2002,18 @@ store_unlock(struct store *st, const char *acct)
 			continue;
 		/* Closing the last descriptor of the open file releases the
 		 * flock; the file stays (unlinking would race a waiter). */
-		close(st->locks[i].fd);
+		if (st->locks[i].fd != -1)
+			close(st->locks[i].fd);
+		else if (st->locks[i].claimed) {
+			struct err e = { 0 };
+
+			if (lease_unlock(st, acct, st->locks[i].token,
+			    &e) == -1) {
+				/* It expires by itself. */
+				log_warnx("%s", err_msg(&e));
+				err_clear(&e);
+			}
+		}
 		free(st->locks[i].acct);
 		st->locks[i] = st->locks[--st->nlocks];
 		return;

@@ -146,9 +146,16 @@ void store_run_free(struct run_rec **runs, size_t n);
 /*
  * Pass lock: one account is never in two passes at once. try_lock returns
  * 1 when taken, 0 when another process holds it (ERR_BUSY), -1 on error.
- * wait: block until free. A lock dies with its process.
+ * wait: block until free. A lock dies with its process. On a shared
+ * store (PostgreSQL) the lock is the account's lease (store/lease.h): the
+ * scheduler's claim counts as ours, and another node's live lease is
+ * "busy".
  */
 int store_lock(struct store *, const char *acct, bool wait, struct err *);
 void store_unlock(struct store *, const char *acct);
+/* Before a destructive command: is the lock still ours? A file lock
+ * always is (1); a shared store's lease is checked and renewed by its
+ * fencing token: 1 ours, 0 taken over by another node, -1 error. */
+int store_lock_check(struct store *, const char *acct, struct err *);
 
 #endif
