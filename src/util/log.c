@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +13,22 @@
 static int log_dest = LOG_TO_STDERR;
 static int log_verbosity;
 static int log_level = -1;		/* -1: from the verbosity */
-static bool syslog_open;
+/* Once per process: passes log to syslog from several threads. */
+static pthread_once_t syslog_once = PTHREAD_ONCE_INIT;
+
+static void
+syslog_open(void)
+{
+	openlog(MAILPULL_NAME, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
 
 void
 log_init(int dest, int verbosity)
 {
 	log_dest = dest;
 	log_verbosity = verbosity;
-	if ((dest & LOG_TO_SYSLOG) && !syslog_open) {
-		openlog(MAILPULL_NAME, LOG_PID | LOG_NDELAY, LOG_MAIL);
-		syslog_open = true;
-	}
+	if (dest & LOG_TO_SYSLOG)
+		(void)pthread_once(&syslog_once, syslog_open);
 }
 
 int
@@ -147,10 +153,7 @@ log_syslog(int priority, const char *fmt, ...)
 
 	if (!log_wanted(priority))
 		return;
-	if (!syslog_open) {
-		openlog(MAILPULL_NAME, LOG_PID | LOG_NDELAY, LOG_MAIL);
-		syslog_open = true;
-	}
+	(void)pthread_once(&syslog_once, syslog_open);
 	va_start(ap, fmt);
 	vsyslog(priority, fmt, ap);
 	va_end(ap);
