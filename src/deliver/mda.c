@@ -264,16 +264,20 @@ mda_resolve(const char *cmd)
 	return NULL;
 }
 
-/* PATH, HOME, USER, LOGNAME: nothing else of ours leaks to the child. */
+/* PATH, HOME, USER, LOGNAME: nothing else of ours leaks to the child.
+ * getpwuid_r: passes deliver from several threads (serve, fetch), and
+ * getpwuid's static result would be shared between them. */
 static char **
 mda_env(void)
 {
-	struct passwd *pw;
+	struct passwd pwbuf, *pw = NULL;
 	const char *home = NULL, *user = NULL;
-	char **env;
-	size_t n = 0;
+	char **env, *buf;
+	long max = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t cap = max > 16384 ? (size_t)max : 16384, n = 0;
 
-	if ((pw = getpwuid(getuid())) != NULL) {
+	buf = xmalloc(cap);
+	if (getpwuid_r(getuid(), &pwbuf, buf, cap, &pw) == 0 && pw != NULL) {
 		home = pw->pw_dir;
 		user = pw->pw_name;
 	}
@@ -284,6 +288,7 @@ mda_env(void)
 		env[n++] = xasprintf("USER=%s", user);
 		env[n++] = xasprintf("LOGNAME=%s", user);
 	}
+	free(buf);
 	return env;
 }
 
