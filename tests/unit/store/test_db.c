@@ -869,6 +869,66 @@ test_pg_cache(void **state)
 	assert_int_equal(q_int(db, "SELECT 41 + 1"), 42);
 }
 
+/*
+ * The rewriter on junk built from the tokens it cares about: it must
+ * never read or write out of bounds (the ASan build runs this), and
+ * what it accepts goes to the server without breaking the connection.
+ */
+static void
+test_pg_rewrite_random(void **state)
+{
+	static const char *const tok[] = { "'", "\"", "$", "$$", "$a$",
+	    "?", "?1", "?32", "?33", "?0", "--", "/*", "*/", "E'", "e", "\\",
+	    "INTEGER", " PRIMARY", " KEY", " AUTOINCREMENT", "COLLATE",
+	    " BINARY", "BLOB", "\n", " ", "x", "1", ";", "\xc3\xa9", "''" };
+	struct db *db = db_of(state);
+	struct db_stmt *s;
+	char sql[256], *sum;
+	size_t len;
+	unsigned seed = 12345;
+	int i, k, n, ok = 0;
+
+	for (i = 0; i < 5000; i++) {
+		len = 0;
+		n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 24;
+		for (k = 0; k < n; k++) {
+			const char *t = tok[((seed = seed * 1103515245u +
+			    12345u) >> 16) % MP_ARRAY_LEN(tok)];
+
+			if (len + strlen(t) + 1 > sizeof(sql))
+				break;
+			memcpy(sql + len, t, strlen(t));
+			len += strlen(t);
+		}
+		sql[len] = '\0';
+		if (db_prepare(db, sql, &s) == 0) {
+			ok++;
+			/* send one in fifty: the server judges the rest */
+			if (i % 50 == 0)
+				(void)db_step(s);
+			db_finalize(&s);
+		}
+	}
+	assert_true(ok > 0);
+	assert_int_equal(q_int(db, "SELECT 7"), 7);
+
+	/* 32 parameters, the most there are */
+	sum = xstrdup("SELECT ?1");
+	for (i = 2; i <= 32; i++) {
+		char *t = xasprintf("%s + ?%d", sum, i);
+
+		free(sum);
+		sum = t;
+	}
+	s = prep(db, sum);
+	for (i = 1; i <= 32; i++)
+		OK(db, db_bind_int64(s, i, i));
+	step_is(s, db, DB_ROW);
+	assert_int_equal(db_col_int64(s, 0), 32 * 33 / 2);
+	db_finalize(&s);
+	free(sum);
+}
+
 static void
 search_path(struct db *db, void **state)
 {
@@ -970,6 +1030,7 @@ main(void)
 		BOTH(test_pg_rewrite_edges),
 		BOTH(test_pg_session),
 		BOTH(test_pg_cache),
+		BOTH(test_pg_rewrite_random),
 		BOTH(test_pg_reconnect),
 		cmocka_unit_test(test_pg_password_hidden),
 	};
