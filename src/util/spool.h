@@ -3,7 +3,9 @@
  *
  * Bytes go to memory up to mem_max, then the whole message moves to an
  * unlinked temporary file in tmpdir; it is never held whole in memory
- * beyond mem_max. size_max bounds the message (a write beyond it fails).
+ * beyond mem_max. On file, the same memory (up to mem_max) stages the
+ * writes, so callers may write a line at a time: the file gets large
+ * blocks. size_max bounds the message (a write beyond it fails).
  * The spool keeps a BLAKE2b digest of what was written, so a message's
  * identity can include its content. Reading rewinds to the start.
  * Content is the message in LF form (retrieval converts CRLF to LF).
@@ -26,7 +28,8 @@ void spool_reset(struct spool *);
 /* -1 with ERR_LOCAL on write failure, ERR_PROTOCOL when over size_max. */
 int spool_write(struct spool *, const void *, size_t, struct err *);
 uint64_t spool_size(const struct spool *);
-/* Finish writing: computes the digest. */
+/* Finish writing: computes the digest. The last staged bytes go to the
+ * file here; if that fails, reading reports it (ERR_LOCAL). */
 void spool_finish(struct spool *, unsigned char digest[SPOOL_DIGEST_LEN]);
 /* Reading: rewind, then read until 0 (end) or -1. */
 int spool_rewind(struct spool *, struct err *);

@@ -221,6 +221,51 @@ test_file(void **state)
 	free(data);
 }
 
+/* On file, writes are staged in memory: many tiny writes, a peek and a
+ * read-back before the end, more writes, a write larger than the staging
+ * buffer; the bytes and the digest are those of one plain stream. */
+static void
+test_file_staged(void **state)
+{
+	struct fixture *f = *state;
+	enum { MEM = 64, TOTAL = 5000, PEEK = 1000 };
+	unsigned char *data, *back;
+	struct err e = { 0 };
+	struct spool *s;
+	char head[100];
+	size_t off, n, len;
+
+	data = malloc(TOTAL);
+	assert_non_null(data);
+	fill(data, TOTAL, 6);
+	s = spool_create(f->dir, MEM, 0);
+	for (off = 0; off < PEEK; off++)
+		assert_int_equal(spool_write(s, data + off, 1, &e), 0);
+	assert_null(spool_mem(s, &len));
+	/* Peek and read while bytes are still staged. */
+	assert_int_equal(spool_head(s, head, sizeof(head)), sizeof(head));
+	assert_memory_equal(head, data, sizeof(head));
+	back = read_all(s, 333, &len);
+	assert_int_equal(len, PEEK);
+	assert_memory_equal(back, data, PEEK);
+	free(back);
+	/* More after reading: small, then one larger than the buffer. */
+	for (off = PEEK; off < TOTAL - 3 * MEM; off += n) {
+		n = MP_MIN((size_t)1 + off % 7, TOTAL - 3 * MEM - off);
+		assert_int_equal(spool_write(s, data + off, n, &e), 0);
+	}
+	assert_int_equal(spool_write(s, data + off, 3 * MEM, &e), 0);
+	assert_true(spool_size(s) == TOTAL);
+	assert_digest(s, data, TOTAL);
+	back = read_all(s, 1000, &len);
+	assert_int_equal(len, TOTAL);
+	assert_memory_equal(back, data, TOTAL);
+	free(back);
+	spool_free(&s);
+	assert_int_equal(dir_entries(f->dir), 0);
+	free(data);
+}
+
 /* Exactly mem_max stays in memory; one byte more moves to the file. */
 static void
 test_mem_boundary(void **state)
@@ -378,6 +423,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_staged, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_mem_boundary, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_mem_zero, setup,
