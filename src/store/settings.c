@@ -22,7 +22,7 @@ static const char sql_list[] =
 static const char sql_bump[] =
     "INSERT INTO settings (key, value) VALUES ('.changes', '1') "
     "ON CONFLICT (key) DO UPDATE SET "
-    "value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)";
+    "value = CAST(CAST(settings.value AS BIGINT) + 1 AS TEXT)";
 
 int
 store_setting_get(struct store *st, const char *key, char **value_r,

@@ -1,6 +1,11 @@
+/*
+ * test_store.c - the store: accounts, passwords, the journal, run logs,
+ * locks; on both backends (storetest.h).
+ */
 #include "common.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,49 +16,16 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
+#include <sodium.h>
 
 #include "store/account.h"
+#include "store/db.h"
+#include "store/secret.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/xmalloc.h"
 
-#include "tmpdir.h"
-
-struct fixture {
-	char *tmp;
-	char *dir;	/* state dir, below tmp so store_open creates it */
-	struct store *st;
-	struct err e;
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-
-	f->tmp = tmpdir_make();
-	f->dir = xasprintf("%s/a/state", f->tmp);
-	if (store_open(&f->st, f->dir, &f->e) == -1) {
-		fprintf(stderr, "store_open: %s\n", err_msg(&f->e));
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	store_close(&f->st);
-	err_clear(&f->e);
-	tmpdir_remove(&f->tmp);
-	free(f->dir);
-	free(f);
-	return 0;
-}
+#include "storetest.h"
 
 static void
 acct_full(struct account *a, const char *id)
@@ -122,28 +94,6 @@ acct_assert_equal(const struct account *a, const struct account *b)
 	assert_int_equal(a->mark_seen, b->mark_seen);
 }
 
-/* Count rows with the sqlite3 API directly, as the integration tests do
- * with the sqlite3 CLI. */
-static int
-db_count(const char *dir, const char *sql)
-{
-	char *path = xasprintf("%s/mailpull.db", dir);
-	sqlite3 *db;
-	sqlite3_stmt *s;
-	int n;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
-	    NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL),
-	    SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	n = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	free(path);
-	return n;
-}
-
 static void
 test_open_twice(void **state)
 {
@@ -156,15 +106,19 @@ test_open_twice(void **state)
 	assert_int_equal(stat(f->dir, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0700);
 	p = xasprintf("%s/mailpull.db", f->dir);
-	assert_int_equal(stat(p, &sb), 0);
-	assert_int_equal(sb.st_mode & 077, 0);
+	if (g_kind == DB_SQLITE) {
+		assert_int_equal(stat(p, &sb), 0);
+		assert_int_equal(sb.st_mode & 077, 0);
+	} else
+		assert_int_equal(stat(p, &sb), -1);
 	free(p);
 	p = xasprintf("%s/secret.key", f->dir);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 	free(p);
 	assert_string_equal(store_state_dir(f->st), f->dir);
-	assert_int_equal(db_count(f->dir, "PRAGMA user_version"), 1);
+	assert_int_equal(schema_version(f->dir), 1);
+	assert_int_equal(store_shared(), g_kind == DB_PG);
 
 	acct_full(&a, "a@example.org");
 	assert_int_equal(store_account_add(f->st, &a, &f->e), 0);
@@ -173,7 +127,7 @@ test_open_twice(void **state)
 	/* Reopen: migration is a no-op and the data is still there. */
 	assert_int_equal(store_open(&f->st, f->dir, &f->e), 0);
 	assert_int_equal(store_open(&st2, f->dir, &f->e), 0);
-	assert_int_equal(db_count(f->dir, "PRAGMA user_version"), 1);
+	assert_int_equal(schema_version(f->dir), 1);
 	assert_int_equal(store_account_get(st2, "a@example.org", &b, &f->e),
 	    0);
 	acct_assert_equal(&a, &b);
@@ -323,9 +277,9 @@ test_password(void **state)
 	struct account a;
 	char pw[4097], *got;
 	size_t i, len;
-	char *path;
-	sqlite3 *db;
-	sqlite3_stmt *s;
+	struct db *db;
+	struct db_stmt *s;
+	const void *p;
 	unsigned char *blob;
 	size_t blen;
 
@@ -367,33 +321,32 @@ test_password(void **state)
 	assert_null(got);
 
 	/* Plaintext never reaches the database. */
-	assert_int_equal(db_count(f->dir, "SELECT count(*) FROM accounts "
-	    "WHERE instr(password, CAST('\x01\x02\x03\x04\x05\x06\x07\x08' "
-	    "AS BLOB)) > 0"), 0);
+	assert_int_equal(db_count(f->dir, g_kind == DB_SQLITE ?
+	    "SELECT count(*) FROM accounts WHERE instr(password, "
+	    "CAST('\x01\x02\x03\x04\x05\x06\x07\x08' AS BLOB)) > 0" :
+	    "SELECT count(*) FROM accounts WHERE position("
+	    "CAST('\x01\x02\x03\x04\x05\x06\x07\x08' AS BLOB) IN "
+	    "password) > 0"), 0);
 
 	/* Tamper with the stored blob. */
-	path = xasprintf("%s/mailpull.db", f->dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT password FROM "
-	    "accounts WHERE id = 'p@example.org'", -1, &s, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	blen = (size_t)sqlite3_column_bytes(s, 0);
+	db = db_side(f->dir);
+	assert_int_equal(db_prepare(db, "SELECT password FROM accounts "
+	    "WHERE id = 'p@example.org'", &s), 0);
+	assert_int_equal(db_step(s), DB_ROW);
+	p = db_col_blob(s, 0, &blen);
 	assert_true(blen > 4096);
 	blob = xmalloc(blen);
-	memcpy(blob, sqlite3_column_blob(s, 0), blen);
-	sqlite3_finalize(s);
+	memcpy(blob, p, blen);
+	db_finalize(&s);
 	blob[100] ^= 0x01;
-	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE accounts SET "
-	    "password = ?1 WHERE id = 'p@example.org'", -1, &s, NULL),
-	    SQLITE_OK);
-	assert_int_equal(sqlite3_bind_blob(s, 1, blob, (int)blen,
-	    SQLITE_STATIC), SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
+	assert_int_equal(db_prepare(db, "UPDATE accounts SET password = ?1 "
+	    "WHERE id = 'p@example.org'", &s), 0);
+	assert_int_equal(db_bind_blob(s, 1, blob, blen), 0);
+	assert_int_equal(db_step(s), DB_DONE);
+	assert_int_equal(db_changes(db), 1);
+	db_finalize(&s);
+	db_close(&db);
 	free(blob);
-	free(path);
 	assert_int_equal(store_password_get(f->st, "p@example.org", &got,
 	    &len, &f->e), -1);
 	assert_int_equal(f->e.cls, ERR_CONFIG);
@@ -655,6 +608,10 @@ test_lock(void **state)
 	char *p;
 	struct stat sb;
 
+	/* A file lock on SQLite; on PostgreSQL store_lock() takes the
+	 * account's lease (lease.c, tested with it). */
+	if (g_kind != DB_SQLITE)
+		skip();
 	assert_int_equal(store_open(&st2, f->dir, &f->e), 0);
 	assert_int_equal(store_lock(f->st, id, false, &f->e), 1);
 	/* Taking it again from the same store is a no-op. */
@@ -698,10 +655,123 @@ test_long_lock_name(void **state)
 	struct fixture *f = *state;
 	char id[600];
 
+	if (g_kind != DB_SQLITE)
+		skip();
 	memset(id, 'a', sizeof(id) - 1);
 	id[sizeof(id) - 1] = '\0';
 	assert_int_equal(store_lock(f->st, id, false, &f->e), 1);
 	store_unlock(f->st, id);
+}
+
+/* The key of the store in dir, as MAILPULL_STORE_KEY wants it. */
+static void
+key_hex(const char *dir, char hex[SECRET_KEY_LEN * 2 + 1])
+{
+	unsigned char key[SECRET_KEY_LEN];
+	char *p = xasprintf("%s/%s", dir, SECRET_KEY_FILE);
+	FILE *fp;
+
+	assert_non_null(fp = fopen(p, "r"));
+	assert_int_equal(fread(key, 1, sizeof(key), fp), sizeof(key));
+	fclose(fp);
+	sodium_bin2hex(hex, SECRET_KEY_LEN * 2 + 1, key, sizeof(key));
+	free(p);
+}
+
+/*
+ * PostgreSQL: the database remembers the key of the node that made it. A
+ * node with another key file is refused, naming it; the same key given in
+ * MAILPULL_STORE_KEY is taken, and the two nodes share the accounts.
+ */
+static void
+test_pg_key_check(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st2 = NULL;
+	struct account a;
+	char hex[SECRET_KEY_LEN * 2 + 1], *dir2, *p;
+
+	dir2 = xasprintf("%s/b/state", f->tmp);
+	assert_int_equal(store_open(&st2, dir2, &f->e), -1);
+	assert_null(st2);
+	assert_int_equal(f->e.cls, ERR_CONFIG);
+	p = xasprintf("store: this node's key (%s/secret.key) does not match "
+	    "the database's; copy the key file from the node that created "
+	    "the database", dir2);
+	assert_string_equal(err_msg(&f->e), p);
+	free(p);
+
+	key_hex(f->dir, hex);
+	assert_int_equal(setenv(SECRET_KEY_ENV, hex, 1), 0);
+	assert_int_equal(store_open(&st2, dir2, &f->e), 0);
+	add_acct(f, "shared@example.org");
+	assert_int_equal(store_password_set(f->st, "shared@example.org", "pw",
+	    2, &f->e), 0);
+	assert_int_equal(store_account_get(st2, "shared@example.org", &a,
+	    &f->e), 0);
+	assert_true(a.has_password);
+	account_clear(&a);
+	store_close(&st2);
+
+	/* A wrong key in the environment: refused, naming the variable. */
+	memset(hex, '0', SECRET_KEY_LEN * 2);
+	assert_int_equal(setenv(SECRET_KEY_ENV, hex, 1), 0);
+	assert_int_equal(store_open(&st2, dir2, &f->e), -1);
+	assert_int_equal(f->e.cls, ERR_CONFIG);
+	assert_non_null(strstr(err_msg(&f->e), "($" SECRET_KEY_ENV ")"));
+	assert_int_equal(unsetenv(SECRET_KEY_ENV), 0);
+	assert_int_equal(db_count(f->dir, "SELECT count(*) FROM store_meta"),
+	    1);
+	free(dir2);
+}
+
+/*
+ * PostgreSQL: nodes starting at once on an empty database. Each process
+ * creates and migrates the schema in one transaction under an advisory
+ * lock: every one opens, the schema is made once.
+ */
+static void
+test_pg_nodes_start_at_once(void **state)
+{
+	struct fixture *f = *state;
+	char hex[SECRET_KEY_LEN * 2 + 1];
+	pid_t pid[6];
+	size_t i;
+	int status;
+
+	key_hex(f->dir, hex);
+	store_close(&f->st);
+	pg_fresh_schema();
+	assert_int_equal(setenv(SECRET_KEY_ENV, hex, 1), 0);
+	for (i = 0; i < MP_ARRAY_LEN(pid); i++) {
+		assert_true((pid[i] = fork()) != -1);
+		if (pid[i] == 0) {
+			struct store *st = NULL;
+			struct err e = { 0 };
+			char *dir = xasprintf("%s/node%zu", f->tmp, i);
+			int rc;
+
+			rc = store_open(&st, dir, &e);
+			if (rc == -1)
+				fprintf(stderr, "node %zu: %s\n", i,
+				    err_msg(&e));
+			store_close(&st);
+			_exit(rc == 0 ? 0 : 1);
+		}
+	}
+	for (i = 0; i < MP_ARRAY_LEN(pid); i++) {
+		assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(unsetenv(SECRET_KEY_ENV), 0);
+	assert_int_equal(db_count(f->dir, "SELECT count(*) FROM "
+	    "schema_version"), 1);
+	assert_int_equal(schema_version(f->dir), 1);
+	assert_int_equal(db_count(f->dir, "SELECT count(*) FROM store_meta"),
+	    1);
+	assert_int_equal(store_open(&f->st, f->dir, &f->e), 0);
+	add_acct(f, "after@example.org");
 }
 
 int
@@ -718,7 +788,12 @@ main(void)
 		T(test_lock),
 		T(test_long_lock_name),
 	};
+	const struct CMUnitTest pg_tests[] = {
+		T(test_pg_key_check),
+		T(test_pg_nodes_start_at_once),
+	};
 #undef T
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return storetest_run("test_store", tests, MP_ARRAY_LEN(tests),
+	    pg_tests, MP_ARRAY_LEN(pg_tests));
 }
