@@ -497,6 +497,10 @@ def test_imap_50mb_message_bounded_memory(ctx):
     size = 50 * 1024 * 1024
     big, (digest, n) = big_message("big-1", size)
     a, small = _acct(ctx, "ibig", 1)
+    _add(a, extra=["--timeout", "60"])
+    # First the small message alone: the reference for flat memory.
+    r_small = a.fetch()
+    assert_ok(r_small)
     md = a.dv.maildir(a.user)
     tmp = os.path.join(md, "tmp", "big.%d" % os.getpid())
     with open(tmp, "wb") as f:
@@ -505,7 +509,6 @@ def test_imap_50mb_message_bounded_memory(ctx):
     os.chown(tmp, a.dv.uid, a.dv.gid)
     os.rename(tmp, os.path.join(md, "new", "%d.big.mailpulltest" %
                                 int(time.time())))
-    _add(a, extra=["--timeout", "60"])
     r = a.fetch(timeout=300)
     assert_ok(r)
     files = a.delivered()
@@ -521,5 +524,13 @@ def test_imap_50mb_message_bounded_memory(ctx):
     assert a.server_count() == 0
     if util.sanitized():
         return
-    assert r.rss_kib < 16 * 1024, \
-        "peak RSS %d KiB >= 16 MiB for a 50 MB message" % r.rss_kib
+    # 6.4-6.8 MiB measured (release and debugoptimized builds): libc,
+    # OpenSSL, SQLite, libsodium and the spool's 256 KiB buffer. Libraries
+    # only some commands need are loaded when needed (src/util/dl.h), not
+    # linked: one linked by mistake shows up here first.
+    assert r.rss_kib < 8 * 1024, \
+        "peak RSS %d KiB >= 8 MiB for a 50 MB message" % r.rss_kib
+    # Flat: the 50 MB message costs no more than the 1 KB one (+ noise).
+    assert r.rss_kib - r_small.rss_kib < 1024, \
+        "peak RSS %d KiB for a 50 MB message, %d KiB for a small one" % (
+            r.rss_kib, r_small.rss_kib)

@@ -429,8 +429,8 @@ def _long_line(ctx, where):
     _no_destructive(srv)
     assert srv.uids() == [1, 2]
     if not util.sanitized():
-        assert r.rss_kib < 16 * 1024, \
-            "peak RSS %d KiB >= 16 MiB on a 100 MB line" % r.rss_kib
+        assert r.rss_kib < 8 * 1024, \
+            "peak RSS %d KiB >= 8 MiB on a 100 MB line" % r.rss_kib
     return r
 
 
@@ -606,6 +606,6 @@ def test_imap_fake_100mb_search_line(ctx):
     _no_destructive(srv)
     assert srv.uids() == [1, 2]
     if not util.sanitized():
-        assert r.rss_kib < 16 * 1024, \
-            "peak RSS %d KiB >= 16 MiB on a 100 MB SEARCH line" % (
+        assert r.rss_kib < 8 * 1024, \
+            "peak RSS %d KiB >= 8 MiB on a 100 MB SEARCH line" % (
                 r.rss_kib)

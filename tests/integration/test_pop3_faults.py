@@ -209,8 +209,9 @@ def test_fake_50mb_message_bounded_memory(ctx):
     assert srv.uidls() == []
     if util.sanitized():
         return
-    assert r.rss_kib < 16 * 1024, \
-        "peak RSS %d KiB >= 16 MiB for a 50 MB message" % r.rss_kib
+    # 6.4-6.8 MiB measured; see test_imap_50mb_message_bounded_memory.
+    assert r.rss_kib < 8 * 1024, \
+        "peak RSS %d KiB >= 8 MiB for a 50 MB message" % r.rss_kib
 
 
 def _no_credentials(srv):
