@@ -919,8 +919,7 @@ store_open_pg(struct store *st, struct err *e)
 		return err_set(e, ERR_CONFIG, "store: no PostgreSQL location");
 	safe = loc_redacted(loc);
 	if (db_open_pg(&st->db, loc, errbuf, sizeof(errbuf)) == -1) {
-		err_set(e, ERR_LOCAL, "store: PostgreSQL %s: %s", safe,
-		    errbuf);
+		err_set(e, ERR_LOCAL, "store: %s: %s", safe, errbuf);
 		rc = -1;
 		goto out;
 	}
@@ -931,7 +930,7 @@ store_open_pg(struct store *st, struct err *e)
 	}
 	pthread_mutex_unlock(&store_schema_mtx);
 	if (rc == -1)
-		err_prefix(e, "PostgreSQL %s", safe);
+		err_prefix(e, "%s", safe);
 	else
 		rc = store_key_check(st, e);
 out:
