@@ -36,13 +36,14 @@ static const char sql_claim[] =
     "WITH now AS (SELECT " NOW_MS " AS t), "
     "c AS (SELECT l.account, l.due FROM leases l "
     "JOIN accounts a ON a.id = l.account CROSS JOIN now "
-    "WHERE a.enabled <> 0 AND l.due <= now.t AND "
+    "WHERE a.enabled <> 0 AND l.due <= (SELECT t FROM now) AND "
     "(l.holder IS NULL OR l.expires <= now.t) "
     "ORDER BY l.due LIMIT ?1 FOR UPDATE OF l SKIP LOCKED) "
     "UPDATE leases SET holder = ?2, token = leases.token + 1, "
     "expires = now.t + ?3, kick = 0, claims = leases.claims + 1 "
     "FROM c CROSS JOIN now WHERE leases.account = c.account "
-    "RETURNING leases.account, leases.token, now.t - c.due";
+    "RETURNING leases.account, leases.token, "
+    "CASE WHEN c.due > 0 THEN now.t - c.due ELSE 0 END";
 
 /* A kick (check now) that came during the pass makes it due at once. */
 static const char sql_release[] =
