@@ -30,9 +30,9 @@
 
 #define PASS_LOG_MAX	(256 * 1024)
 /* Messages up to this size stay in memory (the small-message and real-mail
- * bench sets: 99.9 % under 120 KB); larger ones spool to a file. The buffer
+ * bench sets: 99.9 % under 93 KB); larger ones spool to a file. The buffer
  * is also a large one's write stage, so it is what a 1 GB message adds to
- * peak RSS: 256 KiB keeps that flat (bench/README.md, "Peak RSS"). */
+ * peak RSS: 256 KiB keeps that flat (bench/README.md, issue 8). */
 #define SPOOL_MEM_MAX	(256 * 1024)
 #define MESSAGE_MAX	((uint64_t)1 << 30)	/* 1 GiB */
 /* Whole-pass deadline: ten network steps (at least 10 s), plus a second
