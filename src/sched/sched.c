@@ -72,6 +72,7 @@ struct sacct {
 	bool claimed;		/* lease claimed, pass not finished */
 	int64_t token;		/* its fencing token */
 	bool kick;		/* check now: tell the other nodes */
+	bool spread;		/* claimed "at once": spread the next check */
 	/* status */
 	enum status_state state;
 	int failures;
@@ -685,6 +686,18 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 		int64_t next = sa->sched_ms + sched_jitter(ival * 1000, 2,
 		    randombytes_random());
 
+		/*
+		 * Shared store: accounts added in bulk are all due at once
+		 * and would stay bunched (the single-node start spreads them
+		 * instead); their next check is one to one and a half
+		 * intervals later, so they spread without ever coming twice
+		 * in one interval.
+		 */
+		if (shared && sa->spread)
+			next = end + ival * 1000 + (int64_t)
+			    randombytes_uniform((uint32_t)MP_MAX(ival * 500, 1));
+		sa->spread = false;
+
 		sa->failures = 0;
 		sa->failing_since = 0;
 		sa->last_success = wall;
@@ -1076,6 +1089,7 @@ shared_round(struct sched *s, int64_t now, int64_t wake)
 		a->claimed = true;
 		a->token = v[i].token;
 		a->sched_ms = now - MP_MAX(v[i].late_ms, 0);
+		a->spread = v[i].late_ms < 0;
 		s->waiting++;
 		s->claims++;
 	}

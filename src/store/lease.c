@@ -43,7 +43,7 @@ static const char sql_claim[] =
     "expires = now.t + ?3, kick = 0, claims = leases.claims + 1 "
     "FROM c CROSS JOIN now WHERE leases.account = c.account "
     "RETURNING leases.account, leases.token, "
-    "CASE WHEN c.due > 0 THEN now.t - c.due ELSE 0 END";
+    "CASE WHEN c.due > 0 THEN now.t - c.due ELSE -1 END";
 
 /* A kick (check now) that came during the pass makes it due at once. */
 static const char sql_release[] =

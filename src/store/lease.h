@@ -45,7 +45,8 @@ int store_lease_sync(struct store *, struct err *);
 struct lease_claim {
 	char *account;
 	int64_t token;
-	int64_t late_ms;	/* how long it was due before the claim */
+	int64_t late_ms;	/* how long it was due before the claim; -1:
+				 * due at once (new, edited, check now) */
 };
 
 /* Claim at most max due accounts for lease_s seconds. */
