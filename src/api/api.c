@@ -586,6 +586,37 @@ serve_static(struct req *r, const char *url)
 	    "not found\n", 10);
 }
 
+/* A store connection for a request: an idle one, or a new one. */
+static int
+store_get(struct api *a, struct store **st_r, struct err *e)
+{
+	*st_r = NULL;
+	pthread_mutex_lock(&a->pool_mu);
+	if (a->npool > 0)
+		*st_r = a->pool[--a->npool];
+	pthread_mutex_unlock(&a->pool_mu);
+	if (*st_r != NULL)
+		return 0;
+	return store_open(st_r, a->o.state_dir, e);
+}
+
+/* Back to the pool (a transaction left open is rolled back), or closed
+ * when the pool is full. */
+static void
+store_put(struct api *a, struct store **stp)
+{
+	if (*stp == NULL)
+		return;
+	(void)store_rollback(*stp);
+	pthread_mutex_lock(&a->pool_mu);
+	if (a->npool < API_STORE_POOL) {
+		a->pool[a->npool++] = *stp;
+		*stp = NULL;
+	}
+	pthread_mutex_unlock(&a->pool_mu);
+	store_close(stp);
+}
+
 static int
 handle(struct req *r, const char *url)
 {
@@ -606,7 +637,7 @@ handle(struct req *r, const char *url)
 			return serve_metrics(r);
 		return serve_static(r, url);
 	}
-	if (store_open(&r->st, r->api->o.state_dir, &e) == -1) {
+	if (store_get(r->api, &r->st, &e) == -1) {
 		reply_store_error(r, &e);
 		err_clear(&e);
 		return 0;
@@ -679,7 +710,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	buf_free(&r->body);
 	json_decref(r->in);
 	user_clear(&r->u);
-	store_close(&r->st);
+	store_put(r->api, &r->st);
 	sodium_memzero(r->csrf, sizeof(r->csrf));
 	sodium_memzero(r->sid, sizeof(r->sid));
 	free(r);
@@ -801,6 +832,7 @@ api_start(struct api **ap, const struct api_opts *o, struct err *e)
 		return err_set(e, ERR_CONFIG, "api: TLS needs both a "
 		    "certificate and a key");
 	a = xcalloc(1, sizeof(*a));
+	pthread_mutex_init(&a->pool_mu, NULL);
 	a->o = *o;
 	a->o.listen = xstrdup(listen);
 	a->o.state_dir = xstrdup(o->state_dir);
@@ -871,6 +903,9 @@ api_stop(struct api **ap)
 		return;
 	if (a->d != NULL)
 		sym_MHD_stop_daemon(a->d);
+	while (a->npool > 0)
+		store_close(&a->pool[--a->npool]);
+	pthread_mutex_destroy(&a->pool_mu);
 	api_oauth_reset();
 	free((char *)(uintptr_t)a->o.listen);
 	free((char *)(uintptr_t)a->o.state_dir);

@@ -9,6 +9,8 @@
 
 #include "common.h"
 
+#include <pthread.h>
+
 #include <jansson.h>
 
 #include "api/api.h"
@@ -28,6 +30,8 @@
 #define API_LOGIN_MAX_ADDR	20		/* failures per address */
 #define API_COOKIE		"mailpull_session"
 
+#define API_STORE_POOL	4
+
 struct api {
 	struct MHD_Daemon *d;
 	struct api_opts o;		/* strings owned (copies) */
@@ -39,6 +43,12 @@ struct api {
 	uint64_t n_login_failed;
 	uint64_t n_login_throttled;
 	uint64_t n_status[6];		/* 1xx..5xx by first digit */
+	/* Idle store connections, reused by the next requests (a
+	 * PostgreSQL connection is a server process; SQLite's open reads
+	 * the schema). */
+	pthread_mutex_t pool_mu;
+	struct store *pool[API_STORE_POOL];
+	size_t npool;
 };
 
 /* One request, from the first callback to its completion. */
