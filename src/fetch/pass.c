@@ -166,8 +166,9 @@ pass_fill(struct conn *c, struct pp *pp, struct err *e)
 bool
 pass_cancelled(struct pass_ctx *ctx)
 {
+	/* Atomic: another thread sets it (pass.h). */
 	if (!ctx->cancelled && ctx->opts->cancel != NULL &&
-	    *ctx->opts->cancel != 0) {
+	    __atomic_load_n(ctx->opts->cancel, __ATOMIC_RELAXED) != 0) {
 		ctx->cancelled = true;
 		ctx->stop = true;
 		pass_log(ctx, "cancelled: finishing the message in flight");

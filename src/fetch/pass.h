@@ -31,7 +31,8 @@ struct pass_opts {
 	int verbose;			/* 1: wire trace in the run log */
 	/* When *cancel becomes non-zero (a signal, the daemon stopping), the
 	 * pass finishes the message in flight, commits, says QUIT/LOGOUT and
-	 * returns (ERR_TEMP "cancelled"). May be NULL. */
+	 * returns (ERR_TEMP "cancelled"). May be NULL. Read without a
+	 * lock, so another thread sets it with __atomic_store_n(). */
 	const volatile int *cancel;
 };
 

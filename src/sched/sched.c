@@ -1249,7 +1249,7 @@ void
 sched_stop(struct sched *s)
 {
 	pthread_mutex_lock(&s->mu);
-	s->cancel = 1;
+	__atomic_store_n(&s->cancel, 1, __ATOMIC_RELAXED);	/* pass.h */
 	s->stopping = true;
 	pthread_cond_broadcast(&s->cond);
 	pthread_cond_broadcast(&s->wcond);
