@@ -31,6 +31,7 @@ installed. MAILPULL_TEST_VERBOSE=1 prints the figures (setup times,
 passes per node, takeover times, duplicates)."""
 import collections
 import concurrent.futures
+import imaplib
 import os
 import re
 import secrets
@@ -643,3 +644,73 @@ def test_cluster_edit_seen_by_all_nodes(ctx):
     cl.stop()
     check_delivered(a.delivered(), [corpus.expected(m)
                                     for m in first + more], acct=a.id)
+
+
+def _imap_append(a, data):
+    m = imaplib.IMAP4("127.0.0.1", a.dv.imap)
+    try:
+        m.login(a.user, a.password)
+        typ, resp = m.append("INBOX", None, None,
+                             data.replace(b"\n", b"\r\n"))
+        if typ != "OK":
+            fail("APPEND failed: %r" % resp)
+    finally:
+        m.logout()
+
+
+def test_cluster_idle_one_watcher_taken_over(ctx):
+    """IMAP IDLE on a shared store, two nodes, interval 1 h: exactly one
+    node watches the account (its idle lease); a message appended by
+    another client is delivered within seconds; SIGKILL the watcher: the
+    other node takes the watch over within two lease periods and new mail
+    still arrives within seconds."""
+    pg = _postgres(ctx)
+    url = pg.newdb()
+    dv = _dovecot(ctx)
+    cl = Cluster(ctx, url, 2)
+    cl.cli(["config", "set", "interval", "1h"])
+    cl.cli(["config", "set", "lease", "10s"])
+    a = Account(ctx, mp=cl.nodes[0].mp, prefix="cli", dv=dv)
+    pool = corpus.subset(4, seed=95)
+    got = _messages(a.user, 1, pool, 0)
+    a.deliver(got)
+    a.add(protocol="imap", extra=["--idle"])
+    cl.start("--log-level", "debug", interval="1h")
+    cl.wait(lambda: len(a.delivered()) == 1, 10, "the first pass")
+
+    def watchers():
+        return [nd for nd in cl.alive()
+                if "%s: IDLE: watching" % a.id in nd.stderr()]
+    cl.wait(lambda: watchers(), 15, "an IDLE session")
+    time.sleep(3)   # a second watcher, if any, would be set up by now
+    w = watchers()
+    if len(w) != 1:
+        fail("%d nodes watch the account: %s" % (len(w), cl.tails()))
+    holder = psql(url, "SELECT idle_holder FROM leases WHERE account = "
+                  "'%s'" % a.id)[0][0]
+    if not w[0].owns(holder):
+        fail("the idle lease (%r) is not the watcher's (node %d)" % (
+            holder, w[0].idx))
+
+    def append_and_wait(k, what):
+        msg = _messages(a.user, 1, pool, k)[0]
+        msg = msg.replace(b"X-Cluster-Test: %s 0" % a.user.encode(),
+                          b"X-Cluster-Test: %s %d" % (a.user.encode(), k))
+        got.append(msg)
+        _imap_append(a, msg)
+        return cl.wait(lambda: len(a.delivered()) == len(got), 15, what)
+    dt = append_and_wait(1, "the appended message")
+    _say("IDLE delivery after %.1fs", dt)
+
+    # the watcher dies; the other node takes the watch over
+    w[0].proc.kill(signal.SIGKILL)
+    w[0].proc.wait(10)
+    other = [nd for nd in cl.alive()][0]
+    dt = cl.wait(lambda: "%s: IDLE: watching" % a.id in other.stderr(),
+                 2 * 10 + 10, "the other node's IDLE session")
+    _say("IDLE taken over after %.1fs", dt)
+    dt = append_and_wait(2, "mail after the takeover")
+    _say("delivery after the takeover: %.1fs", dt)
+    cl.stop()
+    # IMAP delivers the bytes as stored (no final LF added, unlike POP3)
+    check_delivered(a.delivered(), got, acct=a.id)
