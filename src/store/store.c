@@ -753,7 +753,7 @@ store_ext_ensure(struct store *st, struct err *e)
 static int
 store_schema_sqlite(struct store *st, struct err *e)
 {
-	int v, n = (int)MP_ARRAY_LEN(migrations);
+	int v = 0, n = (int)MP_ARRAY_LEN(migrations);
 
 	if (store_version_get(st, &v, e) == -1)
 		goto fail;
