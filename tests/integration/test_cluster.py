@@ -409,14 +409,11 @@ def test_cluster_polls_each_account_once_per_interval(ctx):
     runs = cl.runs()
     ids = [a.id for a in accts]
     want = elapsed / ival
-    bad_count, overlaps, close, failed = [], [], [], []
+    bad_count, overlaps, close = [], [], []
     for acct in ids:
         rs = runs.get(acct, [])
         if abs(len(rs) - want) > 1:
             bad_count.append((acct, len(rs)))
-        for st, fi, cls in rs:
-            if cls != "ok":
-                failed.append((acct, st, cls))
         for (s1, f1, _), (s2, f2, _) in zip(rs, rs[1:]):
             if f1 is None or s2 < f1:
                 overlaps.append((acct, (s1, f1), (s2, f2)))
@@ -426,6 +423,12 @@ def test_cluster_polls_each_account_once_per_interval(ctx):
     counts = collections.Counter(len(runs.get(a, [])) for a in ids)
     _say("%.1fs run, %.2f intervals: runs per account %s", elapsed, want,
          dict(sorted(counts.items())))
+    # Every run ok, except the passes the final SIGTERM cut short (a
+    # loaded machine, ASan: some are still running then).
+    failed = psql(cl.url, "SELECT account, started, class, summary FROM "
+                  "runs WHERE class <> 'ok' AND summary NOT LIKE "
+                  "'%pass cancelled (mailpull is stopping)%' ORDER BY "
+                  "started")
     if failed:
         fail("%d failed runs (an [IN-USE] means two passes at once): %s" % (
             len(failed), failed[:10]))
