@@ -673,6 +673,8 @@ run_pass(struct sched *s, struct store *st, struct sacct *sa)
 		s->m.quarantined += res.quarantined;
 		s->m.unscanned += res.unscanned;
 	}
+	if (res.lease_lost)
+		s->leases_lost++;
 	if (!counted) {
 		sa->due_ms = end + ival * 1000;
 	} else if (res.cls == ERR_BUSY) {
