@@ -43,6 +43,7 @@ import time
 
 from lib import corpus, util
 from lib import dovecot as dovecot_mod
+from lib import fakepop3 as fakepop3_mod
 from lib import pg as pg_mod
 from lib.checks import Account, check_delivered, fail
 from lib.mailpull import read_maildir
@@ -717,3 +718,66 @@ def test_cluster_idle_one_watcher_taken_over(ctx):
     cl.stop()
     # IMAP delivers the bytes as stored (no final LF added, unlike POP3)
     check_delivered(a.delivered(), got, acct=a.id)
+
+
+def test_cluster_lost_lease_deletes_nothing(ctx):
+    """A pass whose lease another node took over while it ran (here: the
+    leases table rewritten while a slow message streams) records what it
+    delivered but sends no QUIT, so the server applies none of its DELEs;
+    the next pass deletes it without delivering it again."""
+    pg = _postgres(ctx)
+    url = pg.newdb()
+    acct, pw = "lost@example.org", "pw-lost-lease-1"
+    line = b"x" * 70 + b"\n"
+
+    def slow():
+        yield b"Subject: slow\n\n"
+        for _ in range(30):     # about 3 s
+            time.sleep(0.1)
+            yield line * 10
+    size = len(b"Subject: slow\n\n") + 300 * (len(line) + 1)
+    srv = ctx.fakepop3([fakepop3_mod.Msg("uidl-slow", chunks=slow,
+                                         size=size)],
+                       user="fakeuser", password=pw)
+    mp = ctx.mailpull(env={"MAILPULL_STORE": url})
+    target = "maildir:%s/mail/%%u/Maildir" % ctx.tmp
+    mp.add_account(acct, port=srv.port, security="none", user="fakeuser",
+                   password=pw, target=target, extra=["--timeout", "10"])
+    md = os.path.join(ctx.tmp, "mail", "lost", "Maildir")
+    p = mp.start(["fetch", acct])
+
+    def streaming():
+        return any(b"RETR 1" in c for s in srv.sessions for c in s.commands)
+    deadline = time.monotonic() + 10 * util.slow_factor()
+    while not streaming():
+        if time.monotonic() > deadline or p.poll() is not None:
+            fail("the pass never reached RETR", p.result)
+        time.sleep(0.02)
+    rows = psql(url, "UPDATE leases SET holder = 'other:1:x', token = "
+                "token + 1 WHERE account = '%s' RETURNING holder" % acct)
+    if rows != [["other:1:x"]]:
+        fail("the pass held no lease row: %r" % rows)
+    r = p.wait(60)
+    if r.timed_out or r.code != 1:
+        fail("a pass that lost its lease must exit 1", r)
+    if len(read_maildir(md)) != 1:
+        fail("the message was not delivered: %r" % read_maildir(md))
+    s0 = srv.sessions[0]
+    if b"DELE 1" not in s0.commands or b"QUIT" in s0.commands:
+        fail("want DELE then no QUIT: %r" % s0.commands)
+    if srv.uidls() != ["uidl-slow"]:
+        fail("the server deleted the message: %r" % srv.uidls())
+    log = mp.run(["log", acct])
+    if "taken over by another node" not in log.stdout:
+        fail("the run log does not say the lease was lost", log)
+    # the other node gives it back (or dies); the next pass deletes it
+    # and does not deliver it again
+    psql(url, "UPDATE leases SET holder = NULL, expires = 0 WHERE "
+         "account = '%s'" % acct)
+    r = mp.fetch(acct)
+    if r.code != 0:
+        fail("second pass", r)
+    if srv.uidls() != []:
+        fail("not deleted by the second pass: %r" % srv.uidls())
+    if len(read_maildir(md)) != 1:
+        fail("delivered again: %d copies" % len(read_maildir(md)))
