@@ -194,6 +194,10 @@ store_lease_claim(struct store *st, size_t max, int lease_s,
 		store_lease_claims_free(&v, n);
 		return db_fail(st, e, "claiming accounts");
 	}
+	if (n == 0) {
+		free(v);	/* nothing claimed: nothing to free */
+		v = NULL;
+	}
 	*v_r = v;
 	*n_r = n;
 	return 0;

@@ -49,7 +49,8 @@ struct lease_claim {
 				 * due at once (new, edited, check now) */
 };
 
-/* Claim at most max due accounts for lease_s seconds. */
+/* Claim at most max due accounts for lease_s seconds; *v_r is NULL when
+ * none was claimed. */
 int store_lease_claim(struct store *, size_t max, int lease_s,
     struct lease_claim **v_r, size_t *n_r, struct err *);
 void store_lease_claims_free(struct lease_claim **v, size_t n);
