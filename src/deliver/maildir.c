@@ -19,10 +19,16 @@
 #include "util/xmalloc.h"
 
 /*
- * Maildir delivery (https://cr.yp.to/proto/maildir.html): write tmp/NAME
- * with O_CREAT|O_EXCL, fsync, link into new/NAME, unlink tmp/NAME; the
- * directories touched are fsync'd by maildir_sync() before the pass may
- * delete anything remotely.
+ * Maildir delivery (https://cr.yp.to/proto/maildir.html), with group
+ * commit (docs/design.md, "Durability batches"): maildir_deliver() writes
+ * tmp/NAME whole (O_CREAT|O_EXCL) and remembers it; maildir_sync(), which
+ * the pass calls before its store commit and before any deletion, then
+ * fsyncs every pending file, links each into new/NAME and unlinks tmp/NAME,
+ * and fsyncs the directories touched (new/, tmp/, any it made). So a file
+ * is in new/ only after its data was fsync'd, and the first fsync's journal
+ * commit carries the others' data (ext4 data=ordered), which makes the
+ * rest nearly free. A failed sync removes the batch's tmp files and stays
+ * failed for the rest of the pass: nothing of that batch may be recorded.
  *
  * NAME is deterministic, "mp<hex key>.<host>,S=<size>": the key comes from
  * the account, the remote identity and the content, so a re-delivery after
@@ -39,10 +45,21 @@ struct maildir_list {
 	size_t n;
 };
 
+/* A file written to tmp/ and not yet synced and linked into new/. */
+struct maildir_pending {
+	char *tmp;			/* ROOT/tmp/NAME */
+	char *dst;			/* ROOT/new/NAME */
+	dev_t dev;			/* what we wrote: the reopen by path */
+	ino_t ino;			/* must find the same file */
+};
+
 struct maildir {
 	char *host;			/* host part of file names */
 	struct maildir_list made;	/* roots with tmp/new/cur this pass */
 	struct maildir_list dirty;	/* directories to fsync in sync */
+	struct maildir_pending *pend;	/* this batch's files in tmp/ */
+	size_t npend;
+	char *failed;			/* a sync failed: why (sticky) */
 };
 
 static bool
@@ -243,7 +260,8 @@ maildir_write_all(int fd, const char *path, const void *p, size_t n,
 	return 0;
 }
 
-/* Write the header then the spooled message into fd; fsync it. */
+/* Write the header then the spooled message into fd (maildir_sync()
+ * fsyncs it later, with the rest of the batch). */
 static int
 maildir_write_file(int fd, const char *path, const struct buf *hdr,
     struct spool *sp, uint64_t size, struct err *err)
@@ -279,17 +297,40 @@ maildir_write_file(int fd, const char *path, const struct buf *hdr,
 		    " bytes, expected %" PRIu64, path, total, size);
 		goto out;
 	}
-	/* A failed fsync is a failed delivery, never retried on this file:
-	 * the kernel may already have dropped the dirty pages. */
-	if (fsync(fd) == -1) {
-		err_set(err, ERR_LOCAL, "maildir: fsync %s: %s", path,
-		    strerror(errno));
-		goto out;
-	}
 	r = 0;
 out:
 	free(chunk);
 	return r;
+}
+
+static bool
+maildir_pending_has(const struct maildir *md, const char *tmp)
+{
+	size_t i;
+
+	for (i = 0; i < md->npend; i++)
+		if (strcmp(md->pend[i].tmp, tmp) == 0)
+			return true;
+	return false;
+}
+
+/* Forget the pending files; those from index "from" on are still in tmp/
+ * and are removed there (never linked into new/, so nothing can have
+ * recorded them). */
+static void
+maildir_pending_drop(struct maildir *md, size_t from)
+{
+	size_t i;
+
+	for (i = from; i < md->npend; i++)
+		(void)unlink(md->pend[i].tmp);
+	for (i = 0; i < md->npend; i++) {
+		free(md->pend[i].tmp);
+		free(md->pend[i].dst);
+	}
+	free(md->pend);
+	md->pend = NULL;
+	md->npend = 0;
 }
 
 static int
@@ -315,12 +356,18 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 	char *root = NULL, *name = NULL, *tmp = NULL, *newdir = NULL;
 	char *dst = NULL;
 	const char *acct = d->account != NULL ? d->account : "?";
+	struct maildir_pending *p;
 	uint64_t size;
 	bool retried_tmp = false, retried_dirs = false;
 	int fd = -1, r = -1;
 	size_t i;
 
 	buf_init(&hdr, TARGET_HEADER_MAX);
+	if (md->failed != NULL) {
+		err_set(err, ERR_LOCAL, "maildir: an earlier sync failed in "
+		    "this pass: %s", md->failed);
+		goto out;
+	}
 	if (target_expand(t->uri.path, rcpt, &root, err) == -1) {
 		err_prefix(err, "maildir");
 		goto out;
@@ -368,6 +415,14 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 		r = 0;
 		goto out;
 	}
+	/* The same name earlier in this batch: the same key and size, so the
+	 * same message; the sync makes that one file durable. */
+	if (maildir_pending_has(md, tmp)) {
+		log_debug("account %s: maildir: %s already in this batch",
+		    acct, tmp);
+		r = 0;
+		goto out;
+	}
 	for (;;) {
 		fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 		if (fd != -1)
@@ -396,6 +451,11 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 	}
 	if (maildir_write_file(fd, tmp, &hdr, sp, size, err) == -1)
 		goto out;
+	if (fstat(fd, &st) == -1) {
+		err_set(err, ERR_LOCAL, "maildir: fstat %s: %s", tmp,
+		    strerror(errno));
+		goto out;
+	}
 	if (close(fd) == -1) {
 		fd = -1;
 		err_set(err, ERR_LOCAL, "maildir: close %s: %s", tmp,
@@ -404,19 +464,15 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 		goto out;
 	}
 	fd = -1;
-	if (link(tmp, dst) == -1) {
-		if (errno != EEXIST) {
-			err_set(err, ERR_LOCAL, "maildir: link %s to %s: %s",
-			    tmp, dst, strerror(errno));
-			(void)unlink(tmp);
-			goto out;
-		}
-		log_debug("account %s: maildir: %s already delivered", acct,
-		    dst);
-	}
-	if (unlink(tmp) == -1)
-		log_warn("account %s: maildir: unlink %s", acct, tmp);
-	maildir_list_add(&md->dirty, newdir);
+	/* In new/ only after maildir_sync() has fsync'd it. */
+	md->pend = xreallocarray(md->pend, md->npend + 1, sizeof(*md->pend));
+	p = &md->pend[md->npend++];
+	p->tmp = tmp;
+	p->dst = dst;
+	p->dev = st.st_dev;
+	p->ino = st.st_ino;
+	tmp = NULL;
+	dst = NULL;
 	r = 0;
 out:
 	if (fd != -1) {
@@ -432,6 +488,33 @@ out:
 	return r;
 }
 
+/* fsync one pending file, reopened by path: it must be the file we wrote
+ * (not a link or another file put there since). */
+static int
+maildir_fsync_pending(const struct maildir_pending *p, struct err *err)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = open(p->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return err_set(err, ERR_LOCAL, "maildir: open %s: %s", p->tmp,
+		    strerror(errno));
+	if (fstat(fd, &st) == -1)
+		r = err_set(err, ERR_LOCAL, "maildir: fstat %s: %s", p->tmp,
+		    strerror(errno));
+	else if (st.st_dev != p->dev || st.st_ino != p->ino)
+		r = err_set(err, ERR_LOCAL, "maildir: %s was replaced before "
+		    "it was synced", p->tmp);
+	/* A failed fsync is a failed delivery, never retried on this file:
+	 * the kernel may already have dropped the dirty pages. */
+	else if (fsync(fd) == -1)
+		r = err_set(err, ERR_LOCAL, "maildir: fsync %s: %s", p->tmp,
+		    strerror(errno));
+	(void)close(fd);
+	return r;
+}
+
 static int
 maildir_sync(struct target *t, struct err *err)
 {
@@ -439,9 +522,48 @@ maildir_sync(struct target *t, struct err *err)
 	size_t i;
 	int fd, r = 0;
 
-	/* Each directory once; the list is cleared even on failure, since
-	 * a failed fsync is not retried (the next pass re-delivers, finds
-	 * the file and syncs again). */
+	if (md->failed != NULL)
+		return err_set(err, ERR_LOCAL, "maildir: an earlier sync "
+		    "failed in this pass: %s", md->failed);
+	/* 1. Every file of the batch to disk. The first fsync commits the
+	 * journal with the others' data (ext4 data=ordered), so the rest
+	 * cost little. */
+	for (i = 0; i < md->npend && r == 0; i++)
+		r = maildir_fsync_pending(&md->pend[i], err);
+	if (r == -1) {
+		maildir_pending_drop(md, 0);
+		goto fail;
+	}
+	/* 2. Only then into new/. EEXIST: delivered by an earlier pass
+	 * that crashed before its commit (or made since the deliver). */
+	for (i = 0; i < md->npend; i++) {
+		struct maildir_pending *p = &md->pend[i];
+		char *dir;
+
+		if (link(p->tmp, p->dst) == -1) {
+			if (errno != EEXIST) {
+				r = err_set(err, ERR_LOCAL, "maildir: link %s "
+				    "to %s: %s", p->tmp, p->dst,
+				    strerror(errno));
+				maildir_pending_drop(md, i);
+				goto fail;
+			}
+			log_debug("maildir: %s already delivered", p->dst);
+		}
+		if (unlink(p->tmp) == -1)
+			log_warn("maildir: unlink %s", p->tmp);
+		dir = maildir_parent(p->dst);
+		maildir_list_add(&md->dirty, dir);
+		free(dir);
+		dir = maildir_parent(p->tmp);
+		maildir_list_add(&md->dirty, dir);
+		free(dir);
+	}
+	maildir_pending_drop(md, md->npend);
+	/* 3. Each directory once (new/: the links; tmp/: the unlinks; and
+	 * what was made). The list is cleared even on failure, since a
+	 * failed fsync is not retried (the next pass re-delivers, finds the
+	 * file and syncs again). */
 	for (i = 0; i < md->dirty.n; i++) {
 		const char *dir = md->dirty.v[i];
 
@@ -458,7 +580,12 @@ maildir_sync(struct target *t, struct err *err)
 		(void)close(fd);
 	}
 	maildir_list_clear(&md->dirty);
-	return r;
+	if (r == 0)
+		return 0;
+fail:
+	maildir_list_clear(&md->dirty);
+	md->failed = xstrdup(err != NULL ? err_msg(err) : "sync failed");
+	return -1;
 }
 
 static void
@@ -468,8 +595,11 @@ maildir_close(struct target *t)
 
 	if (md == NULL)
 		return;
+	/* Never synced: not delivered, and nothing recorded them. */
+	maildir_pending_drop(md, 0);
 	maildir_list_clear(&md->made);
 	maildir_list_clear(&md->dirty);
+	free(md->failed);
 	free(md->host);
 	free(md);
 	t->priv = NULL;

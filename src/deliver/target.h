@@ -104,8 +104,9 @@ struct target;
 int target_open(struct target **t_r, const struct target_uri *, struct err *);
 /*
  * Deliver the spooled message to one local recipient. 0: accepted by the
- * target (for Maildir: file fsync'd and in new/; the directory sync is
- * target_sync's). -1: err set with ERR_TEMP (try again next pass; the pass
+ * target (for Maildir: file written to tmp/; target_sync fsyncs it, puts
+ * it in new/ and syncs the directories, so a Maildir delivery counts only
+ * once target_sync has succeeded). -1: err set with ERR_TEMP (try again next pass; the pass
  * stops delivering), ERR_PERM (this recipient refused permanently) or
  * ERR_LOCAL (local failure: disk full, fsync failed; treated as temporary).
  * A Received: header naming mailpull, the server and the account is
@@ -145,7 +146,10 @@ int target_probe(struct target *, const char *rcpt, struct err *);
 /* Free the reasons and reset the results (addr is the caller's). */
 void target_rcpts_clear(struct target_rcpt *rcpts, size_t n);
 /* Make every delivery since the last sync durable (Maildir: fsync each
- * new/ directory touched). Must succeed before the point of no return. */
+ * file written, link it into new/, fsync each directory touched). Must
+ * succeed before anything is recorded or deleted. Maildir: a failure
+ * removes the unsynced files and every later sync (and delivery) of this
+ * target fails too, so nothing of the batch can be recorded after it. */
 int target_sync(struct target *, struct err *);
 void target_close(struct target **);
 

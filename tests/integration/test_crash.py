@@ -40,6 +40,13 @@ def _check_complete(files, expected):
                  "bytes)" % (name, len(data)))
 
 
+def _tmp_count(a):
+    try:
+        return len(os.listdir(os.path.join(a.maildir, "tmp")))
+    except FileNotFoundError:
+        return 0
+
+
 def test_crash_sigkill_during_delete_pass(ctx):
     """Round i: top the server up (60 messages first, then 10 new ones),
     start a delete-mode fetch, SIGKILL it at a point drawn from the i-th
@@ -78,8 +85,14 @@ def test_crash_sigkill_during_delete_pass(ctx):
         # middle rounds after a random number of new deliveries; the last
         # rounds as soon as everything is delivered (the commit/DELE/QUIT
         # window)
+        # rounds (odd middle ones: "tmp") while a batch's files are
+        # written to tmp/ and not yet synced into new/ (Maildir group
+        # commit: they reach new/ together, at the batch's sync)
         if i == 0:
             kind, at = "time", rng.uniform(0.0, startup)
+        elif i < KILLS - 2 and i % 2 == 1:
+            kind, at = "tmp", rng.randint(1, max(1, min(TOPUP, total - have)
+                                                 - 1))
         elif i < KILLS - 2:
             kind, at = "files", have + rng.randint(1, max(1, total - have
                                                           - 1))
@@ -92,6 +105,8 @@ def test_crash_sigkill_during_delete_pass(ctx):
                 break
             if kind == "files" and len(a.delivered_names()) >= at:
                 break
+            if kind == "tmp" and _tmp_count(a) >= at:
+                break
             if time.monotonic() - t0 > 60:
                 break
             time.sleep(0.001)
@@ -101,7 +116,7 @@ def test_crash_sigkill_during_delete_pass(ctx):
         kills += killed
         log.append("round %d: kill at %s %s after %.3fs: %s, server %d -> "
                    "%d, files %d -> %d" % (
-                       i, kind, at if kind == "files" else "%.3fs" % at,
+                       i, kind, at if kind != "time" else "%.3fs" % at,
                        time.monotonic() - t0, "killed" if killed
                        else "exit %s" % res.code, left, a.server_count(),
                        have, len(a.delivered())))

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -20,6 +21,26 @@
 #include "util/spool.h"
 #include "util/strnum.h"
 #include "util/xmalloc.h"
+
+/*
+ * fsync, wrapped (meson.build links this test with --wrap=fsync): the
+ * countdown makes the Nth call from now fail with EIO; 0: no failure.
+ */
+int __real_fsync(int);
+int __wrap_fsync(int);
+static int fsync_fail_in;
+static int fsync_calls;
+
+int
+__wrap_fsync(int fd)
+{
+	fsync_calls++;
+	if (fsync_fail_in > 0 && --fsync_fail_in == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_fsync(fd);
+}
 
 struct fixture {
 	char dir[64];
@@ -50,6 +71,8 @@ setup(void **state)
 	f->d.protocol = "POP3";
 	f->d.remote_id = "UIDL-1";
 	memset(f->d.key, 0xa5, sizeof(f->d.key));
+	fsync_fail_in = 0;
+	fsync_calls = 0;
 	*state = f;
 	return 0;
 }
@@ -93,6 +116,15 @@ fill_spool(struct fixture *f, const void *p, size_t n)
 	if (spool_write(f->sp, p, n, &e) != 0)
 		fail_msg("spool: %s", err_msg(&e));
 	spool_finish(f->sp, digest);
+}
+
+static void
+sync_ok(struct fixture *f)
+{
+	struct err e = { 0 };
+
+	if (target_sync(f->t, &e) != 0)
+		fail_msg("sync: %s", err_msg(&e));
 }
 
 static int
@@ -185,6 +217,10 @@ test_deliver_basic(void **state)
 	    f->dir);
 	(void)snprintf(tmpdir, sizeof(tmpdir), "%s/example.org/Joe/tmp",
 	    f->dir);
+	/* Group commit: in tmp/ until the sync, then only in new/. */
+	assert_int_equal(count_entries(newdir, NULL, 0), 0);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 1);
+	sync_ok(f);
 	assert_int_equal(count_entries(newdir, name, sizeof(name)), 1);
 	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
 	memset(want, 0, sizeof(want));
@@ -215,11 +251,13 @@ test_deliver_basic(void **state)
 	assert_int_equal(target_deliver(f->t, f->sp, "Joe@Example.ORG",
 	    &f->d, &e), 0);
 	assert_int_equal(count_entries(newdir, NULL, 0), 1);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
 
 	/* A different key: a second file. */
 	f->d.key[0] = 0x01;
 	assert_int_equal(target_deliver(f->t, f->sp, "Joe@Example.ORG",
 	    &f->d, &e), 0);
+	sync_ok(f);
 	assert_int_equal(count_entries(newdir, NULL, 0), 2);
 	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
 	if (target_sync(f->t, &e) != 0)
@@ -244,11 +282,11 @@ test_deliver_large(void **state)
 	fill_spool(f, big, n);
 	if (target_deliver(f->t, f->sp, "u@d", &f->d, &e) != 0)
 		fail_msg("deliver: %s", err_msg(&e));
+	sync_ok(f);
 	(void)snprintf(newdir, sizeof(newdir), "%s/box/new", f->dir);
 	assert_int_equal(count_entries(newdir, name, sizeof(name)), 1);
 	(void)snprintf(path, sizeof(path), "%s/%s", newdir, name);
 	check_file(path, name, big, n);
-	assert_int_equal(target_sync(f->t, &e), 0);
 	free(big);
 }
 
@@ -262,6 +300,7 @@ test_deliver_empty_message(void **state)
 	open_target(f, "box");
 	fill_spool(f, "", 0);
 	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
+	sync_ok(f);
 	(void)snprintf(newdir, sizeof(newdir), "%s/box/new", f->dir);
 	assert_int_equal(count_entries(newdir, name, sizeof(name)), 1);
 	(void)snprintf(path, sizeof(path), "%s/%s", newdir, name);
@@ -280,6 +319,7 @@ test_stale_tmp(void **state)
 	open_target(f, "a/%u");
 	fill_spool(f, msg1, sizeof(msg1) - 1);
 	assert_int_equal(target_deliver(f->t, f->sp, "x@d", &f->d, &e), 0);
+	sync_ok(f);
 	(void)snprintf(dir, sizeof(dir), "%s/a/x/new", f->dir);
 	assert_int_equal(count_entries(dir, name, sizeof(name)), 1);
 
@@ -295,6 +335,7 @@ test_stale_tmp(void **state)
 	close(fd);
 	if (target_deliver(f->t, f->sp, "y@d", &f->d, &e) != 0)
 		fail_msg("deliver: %s", err_msg(&e));
+	sync_ok(f);
 	(void)snprintf(dir, sizeof(dir), "%s/a/y/tmp", f->dir);
 	assert_int_equal(count_entries(dir, NULL, 0), 0);
 	(void)snprintf(path, sizeof(path), "%s/a/y/new/%s", f->dir, name);
@@ -367,14 +408,223 @@ test_removed_midpass(void **state)
 	open_target(f, "box");
 	fill_spool(f, "x\n", 2);
 	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
+	sync_ok(f);
 	(void)snprintf(path, sizeof(path), "%s/box", f->dir);
 	nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	f->d.key[1] ^= 0xff;
 	if (target_deliver(f->t, f->sp, "u@d", &f->d, &e) != 0)
 		fail_msg("deliver: %s", err_msg(&e));
+	sync_ok(f);
 	(void)snprintf(path, sizeof(path), "%s/box/new", f->dir);
 	assert_int_equal(count_entries(path, NULL, 0), 1);
-	assert_int_equal(target_sync(f->t, &e), 0);
+}
+
+/* Removed between the deliver and the sync: the file written is gone, so
+ * the sync fails (the message must not count as delivered). */
+static void
+test_removed_before_sync(void **state)
+{
+	struct fixture *f = *state;
+	struct err e = { 0 };
+	char path[256];
+
+	open_target(f, "box");
+	fill_spool(f, "x\n", 2);
+	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
+	(void)snprintf(path, sizeof(path), "%s/box", f->dir);
+	nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	assert_int_equal(target_sync(f->t, &e), -1);
+	assert_int_equal(e.cls, ERR_LOCAL);
+	err_clear(&e);
+	assert_int_equal(target_sync(f->t, &e), -1);
+	err_clear(&e);
+}
+
+/* A batch: nothing in new/ before the sync, everything after; one fsync
+ * per file, then the directories (new/, tmp/) once each. */
+static void
+test_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct err e = { 0 };
+	char newdir[128], tmpdir[128], path[512], name[256];
+	int i;
+
+	open_target(f, "box");
+	(void)snprintf(newdir, sizeof(newdir), "%s/box/new", f->dir);
+	(void)snprintf(tmpdir, sizeof(tmpdir), "%s/box/tmp", f->dir);
+	fill_spool(f, msg1, sizeof(msg1) - 1);
+	for (i = 0; i < 10; i++) {
+		f->d.key[0] = (unsigned char)i;
+		if (target_deliver(f->t, f->sp, "u@d", &f->d, &e) != 0)
+			fail_msg("deliver %d: %s", i, err_msg(&e));
+	}
+	assert_int_equal(fsync_calls, 0);
+	assert_int_equal(count_entries(newdir, NULL, 0), 0);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 10);
+	sync_ok(f);
+	/* 10 files, new/, tmp/ and what was made (the fixture dir, box) */
+	assert_int_equal(fsync_calls, 10 + 4);
+	assert_int_equal(count_entries(newdir, name, sizeof(name)), 10);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
+	(void)snprintf(path, sizeof(path), "%s/%s", newdir, name);
+	check_file(path, name, msg1, sizeof(msg1) - 1);
+	/* An empty batch syncs nothing. */
+	fsync_calls = 0;
+	sync_ok(f);
+	assert_int_equal(fsync_calls, 0);
+}
+
+/* A failed fsync of the Nth file fails the sync: no file of the batch in
+ * new/, none left in tmp/, and the target stays failed (a later sync or
+ * delivery fails: the pass cannot record the batch after all). */
+static void
+fail_at(struct fixture *f, int nth)
+{
+	struct err e = { 0 };
+	char newdir[128], tmpdir[128];
+	int i;
+
+	open_target(f, "box");
+	(void)snprintf(newdir, sizeof(newdir), "%s/box/new", f->dir);
+	(void)snprintf(tmpdir, sizeof(tmpdir), "%s/box/tmp", f->dir);
+	fill_spool(f, msg1, sizeof(msg1) - 1);
+	for (i = 0; i < 5; i++) {
+		f->d.key[0] = (unsigned char)i;
+		assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e),
+		    0);
+	}
+	fsync_fail_in = nth;
+	assert_int_equal(target_sync(f->t, &e), -1);
+	assert_int_equal(e.cls, ERR_LOCAL);
+	if (strstr(err_msg(&e), "fsync") == NULL)
+		fail_msg("no fsync in \"%s\"", err_msg(&e));
+	err_clear(&e);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
+	if (nth <= 5)
+		assert_int_equal(count_entries(newdir, NULL, 0), 0);
+	assert_int_equal(target_sync(f->t, &e), -1);
+	err_clear(&e);
+	f->d.key[0] = 0x77;
+	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), -1);
+	err_clear(&e);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
+	target_close(&f->t);
+
+	/* The next pass delivers again and succeeds. */
+	open_target(f, "box");
+	for (i = 0; i < 5; i++) {
+		f->d.key[0] = (unsigned char)i;
+		assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e),
+		    0);
+	}
+	sync_ok(f);
+	assert_int_equal(count_entries(newdir, NULL, 0), 5);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
+}
+
+static void
+test_fsync_fails_first(void **state)
+{
+	fail_at(*state, 1);
+}
+
+static void
+test_fsync_fails_third(void **state)
+{
+	fail_at(*state, 3);
+}
+
+/* the files are fine, a directory's fsync fails: still a failed sync */
+static void
+test_fsync_fails_dir(void **state)
+{
+	fail_at(*state, 6);
+}
+
+/* Closed without a sync (the pass failed): the tmp/ files go, nothing is
+ * in new/. */
+static void
+test_close_unsynced(void **state)
+{
+	struct fixture *f = *state;
+	struct err e = { 0 };
+	char path[256];
+
+	open_target(f, "box");
+	fill_spool(f, "x\n", 2);
+	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
+	target_close(&f->t);
+	(void)snprintf(path, sizeof(path), "%s/box/tmp", f->dir);
+	assert_int_equal(count_entries(path, NULL, 0), 0);
+	(void)snprintf(path, sizeof(path), "%s/box/new", f->dir);
+	assert_int_equal(count_entries(path, NULL, 0), 0);
+}
+
+/* The same name twice in one batch (same key, same size): one file. And
+ * a name already in new/ (an earlier pass crashed before its commit):
+ * nothing written, success. */
+static void
+test_duplicate_in_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct err e = { 0 };
+	char newdir[128], tmpdir[128], path[512], name[256];
+
+	open_target(f, "box");
+	(void)snprintf(newdir, sizeof(newdir), "%s/box/new", f->dir);
+	(void)snprintf(tmpdir, sizeof(tmpdir), "%s/box/tmp", f->dir);
+	fill_spool(f, msg1, sizeof(msg1) - 1);
+	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
+	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 1);
+	sync_ok(f);
+	assert_int_equal(count_entries(newdir, name, sizeof(name)), 1);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
+	(void)snprintf(path, sizeof(path), "%s/%s", newdir, name);
+	check_file(path, name, msg1, sizeof(msg1) - 1);
+
+	/* re-delivery by a later pass: found in new/, nothing written */
+	target_close(&f->t);
+	open_target(f, "box");
+	fsync_calls = 0;
+	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
+	sync_ok(f);
+	assert_int_equal(fsync_calls, 1);	/* new/ only */
+	assert_int_equal(count_entries(newdir, NULL, 0), 1);
+	check_file(path, name, msg1, sizeof(msg1) - 1);
+}
+
+/* tmp/NAME replaced between the deliver and the sync: not ours, so the
+ * sync fails rather than link someone else's file into new/. */
+static void
+test_replaced_before_sync(void **state)
+{
+	struct fixture *f = *state;
+	struct err e = { 0 };
+	char tmpdir[128], newdir[128], name[256], path[512], tmp2[512];
+	int fd;
+
+	open_target(f, "box");
+	(void)snprintf(newdir, sizeof(newdir), "%s/box/new", f->dir);
+	(void)snprintf(tmpdir, sizeof(tmpdir), "%s/box/tmp", f->dir);
+	fill_spool(f, msg1, sizeof(msg1) - 1);
+	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
+	assert_int_equal(count_entries(tmpdir, name, sizeof(name)), 1);
+	/* made while ours exists (another inode), then renamed over it */
+	(void)snprintf(path, sizeof(path), "%s/other", tmpdir);
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	(void)snprintf(tmp2, sizeof(tmp2), "%s/%s", tmpdir, name);
+	assert_int_equal(rename(path, tmp2), 0);
+	assert_int_equal(target_sync(f->t, &e), -1);
+	if (strstr(err_msg(&e), "replaced") == NULL)
+		fail_msg("\"%s\"", err_msg(&e));
+	err_clear(&e);
+	assert_int_equal(count_entries(newdir, NULL, 0), 0);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
 }
 
 int
@@ -395,6 +645,21 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_removed_midpass, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_removed_before_sync,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fsync_fails_first, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fsync_fails_third, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fsync_fails_dir, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_close_unsynced, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_in_batch, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_replaced_before_sync,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
