@@ -635,6 +635,29 @@ static struct conn_ctx_entry conn_ctx_tab[CONN_CTX_MAX];
 static uint64_t conn_ctx_clock;
 static pthread_mutex_t conn_ctx_mtx = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * The system's CA certificates, loaded whole from the default bundle
+ * ($SSL_CERT_FILE, else OpenSSL's default, on Debian
+ * /etc/ssl/certs/ca-certificates.crt). OpenSSL's hashed-directory lookup
+ * would load certificates lazily into the shared store during
+ * verification, while other threads (serve, a parallel fetch) read it: a
+ * data race in OpenSSL 3.0's store lookup (ThreadSanitizer; upstream
+ * #24295, fixed in 3.2). The directory is used only when there is no
+ * bundle, or when $SSL_CERT_DIR asks for it.
+ */
+static int
+conn_ctx_load_system_cas(SSL_CTX *ctx)
+{
+	const char *file = getenv(X509_get_default_cert_file_env());
+
+	if (file == NULL || *file == '\0')
+		file = X509_get_default_cert_file();
+	if (getenv(X509_get_default_cert_dir_env()) == NULL &&
+	    access(file, R_OK) == 0)
+		return SSL_CTX_load_verify_file(ctx, file);
+	return SSL_CTX_set_default_verify_paths(ctx);
+}
+
 static SSL_CTX *
 conn_ctx_new(bool verify, const char *ca_file, struct err *e)
 {
@@ -654,7 +677,7 @@ conn_ctx_new(bool verify, const char *ca_file, struct err *e)
 	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, conn_sess_new_cb);
 	if (verify) {
-		if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+		if (conn_ctx_load_system_cas(ctx) != 1)
 			goto ssl_fail;
 		if (ca_file != NULL &&
 		    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
