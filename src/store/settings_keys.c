@@ -189,9 +189,10 @@ const struct settings_key settings_keys[] = {
 	{ "interval", check_duration,
 	    "serve: time between checks of an account (s, m, h; default 5m)" },
 	{ "max-passes", check_count,
-	    "serve: passes running at once (default 8)" },
+	    "serve and fetch: passes running at once (default 8)" },
 	{ "max-per-host", check_count,
-	    "serve: connections at once to one remote host (default 4)" },
+	    "serve and fetch: connections at once to one remote host "
+	    "(default 4)" },
 	{ "lease", check_duration,
 	    "serve on a shared (PostgreSQL) store: how long a node's claim on "
 	    "an account lasts without renewal; a dead node's accounts are "
