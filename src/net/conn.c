@@ -614,16 +614,25 @@ conn_sess_new_cb(SSL *ssl, SSL_SESSION *s)
 
 
 /*
- * The shared client contexts: keyed by verify and CA file (with the file's
- * size and mtime, so an edited CA file is read again). Each entry holds one
- * reference; a connection takes its own with SSL_CTX_up_ref. Creating
- * SSL objects from one SSL_CTX in several threads is safe; the context is
- * never changed after it is set up.
+ * The client contexts, one per thread: keyed by the thread, verify and CA
+ * file (with the file's size and mtime, so an edited CA file is read
+ * again). Each entry holds one reference; a connection takes its own with
+ * SSL_CTX_up_ref, so evicting an entry (least recently used, e.g. of a
+ * thread that has ended) is safe.
+ *
+ * Per thread, not per process: verification writes into the context's
+ * certificate store (certificates loaded lazily from the hashed CA
+ * directory, names' cached canonical encodings), and OpenSSL 3.0 does not
+ * guard all of it: ThreadSanitizer saw one thread's ASN1_STRING_set under
+ * another's ASN1_STRING_cmp with a shared context (fetch --parallel over
+ * TLS; upstream #24295, fixed in 3.2). A thread still loads the CA store
+ * once, not per connection.
  */
-#define CONN_CTX_MAX 16
+#define CONN_CTX_MAX 64
 
 struct conn_ctx_entry {
 	SSL_CTX *ctx;
+	pthread_t owner;
 	bool verify;
 	char *ca_file;
 	off_t ca_size;
@@ -634,29 +643,6 @@ struct conn_ctx_entry {
 static struct conn_ctx_entry conn_ctx_tab[CONN_CTX_MAX];
 static uint64_t conn_ctx_clock;
 static pthread_mutex_t conn_ctx_mtx = PTHREAD_MUTEX_INITIALIZER;
-
-/*
- * The system's CA certificates, loaded whole from the default bundle
- * ($SSL_CERT_FILE, else OpenSSL's default, on Debian
- * /etc/ssl/certs/ca-certificates.crt). OpenSSL's hashed-directory lookup
- * would load certificates lazily into the shared store during
- * verification, while other threads (serve, a parallel fetch) read it: a
- * data race in OpenSSL 3.0's store lookup (ThreadSanitizer; upstream
- * #24295, fixed in 3.2). The directory is used only when there is no
- * bundle, or when $SSL_CERT_DIR asks for it.
- */
-static int
-conn_ctx_load_system_cas(SSL_CTX *ctx)
-{
-	const char *file = getenv(X509_get_default_cert_file_env());
-
-	if (file == NULL || *file == '\0')
-		file = X509_get_default_cert_file();
-	if (getenv(X509_get_default_cert_dir_env()) == NULL &&
-	    access(file, R_OK) == 0)
-		return SSL_CTX_load_verify_file(ctx, file);
-	return SSL_CTX_set_default_verify_paths(ctx);
-}
 
 static SSL_CTX *
 conn_ctx_new(bool verify, const char *ca_file, struct err *e)
@@ -677,7 +663,7 @@ conn_ctx_new(bool verify, const char *ca_file, struct err *e)
 	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, conn_sess_new_cb);
 	if (verify) {
-		if (conn_ctx_load_system_cas(ctx) != 1)
+		if (SSL_CTX_set_default_verify_paths(ctx) != 1)
 			goto ssl_fail;
 		if (ca_file != NULL &&
 		    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
@@ -722,7 +708,8 @@ conn_ctx_get(bool verify, const char *ca_file, struct err *e)
 				victim = ent;
 			continue;
 		}
-		if (ent->verify == verify && ent->ca_size == size &&
+		if (pthread_equal(ent->owner, pthread_self()) &&
+		    ent->verify == verify && ent->ca_size == size &&
 		    ent->ca_mtime == mtime &&
 		    ((ent->ca_file == NULL && ca_file == NULL) ||
 		    (ent->ca_file != NULL && ca_file != NULL &&
@@ -743,6 +730,7 @@ conn_ctx_get(bool verify, const char *ca_file, struct err *e)
 		free(victim->ca_file);
 	}
 	victim->ctx = ctx;
+	victim->owner = pthread_self();
 	victim->verify = verify;
 	victim->ca_file = ca_file != NULL ? xstrdup(ca_file) : NULL;
 	victim->ca_size = size;
