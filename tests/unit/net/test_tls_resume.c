@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,7 +40,26 @@ struct server {
 	pthread_t thr;
 };
 
-static char ca_path[64], ca_copy[64];
+static char ca_path[PATH_MAX], ca_copy[PATH_MAX];
+
+/* Write x as PEM into a new temporary file (under $TMPDIR); its name in
+ * path. */
+static void
+pem_temp(char *path, size_t len, X509 *x)
+{
+	const char *base = getenv("TMPDIR");
+	FILE *f;
+	int fd;
+
+	if (base == NULL || *base == '\0')
+		base = "/tmp";
+	assert_true((size_t)snprintf(path, len, "%s/mp-resume-XXXXXX", base) <
+	    len);
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_non_null(f = fdopen(fd, "w"));
+	assert_int_equal(PEM_write_X509(f, x), 1);
+	assert_int_equal(fclose(f), 0);
+}
 
 /* A self-signed P-256 certificate for 127.0.0.1, its PEM in two files
  * (the same anchors under two names: two cache keys). */
@@ -51,8 +71,6 @@ server_ctx(void)
 	X509_EXTENSION *ext;
 	X509V3_CTX v3;
 	SSL_CTX *ctx;
-	FILE *f;
-	int fd;
 
 	pk = EVP_EC_gen("P-256");
 	assert_non_null(pk);
@@ -76,16 +94,8 @@ server_ctx(void)
 	X509_EXTENSION_free(ext);
 	assert_true(X509_sign(x, pk, EVP_sha256()) > 0);
 
-	(void)snprintf(ca_path, sizeof(ca_path), "/tmp/mp-resume-XXXXXX");
-	assert_true((fd = mkstemp(ca_path)) != -1);
-	assert_non_null(f = fdopen(fd, "w"));
-	assert_int_equal(PEM_write_X509(f, x), 1);
-	assert_int_equal(fclose(f), 0);
-	(void)snprintf(ca_copy, sizeof(ca_copy), "/tmp/mp-resume-XXXXXX");
-	assert_true((fd = mkstemp(ca_copy)) != -1);
-	assert_non_null(f = fdopen(fd, "w"));
-	assert_int_equal(PEM_write_X509(f, x), 1);
-	assert_int_equal(fclose(f), 0);
+	pem_temp(ca_path, sizeof(ca_path), x);
+	pem_temp(ca_copy, sizeof(ca_copy), x);
 
 	ctx = SSL_CTX_new(TLS_server_method());
 	assert_non_null(ctx);
