@@ -123,13 +123,6 @@ store_node_id(void)
 	return node_id;
 }
 
-/* Prepare (cached), or -1 with e set. */
-static struct db_stmt *
-prep(struct store *st, const char *sql, struct err *e)
-{
-	return store_stmt(st, sql, e);
-}
-
 /* Run a write; the number of rows changed, -1 on error. */
 static int64_t
 run(struct store *st, struct db_stmt *s, const char *what, const char *acct,
@@ -155,7 +148,7 @@ store_lease_sync(struct store *st, struct err *e)
 {
 	struct db_stmt *s;
 
-	if ((s = prep(st, sql_sync, e)) == NULL)
+	if ((s = store_stmt(st, sql_sync, e)) == NULL)
 		return -1;
 	return run(st, s, "adding leases", NULL, e) == -1 ? -1 : 0;
 }
@@ -173,7 +166,7 @@ store_lease_claim(struct store *st, size_t max, int lease_s,
 	*n_r = 0;
 	if (max == 0)
 		return 0;
-	if ((s = prep(st, sql_claim, e)) == NULL)
+	if ((s = store_stmt(st, sql_claim, e)) == NULL)
 		return -1;
 	v = xcalloc(max, sizeof(*v));
 	db_bind_int64(s, 1, (int64_t)max);
@@ -222,7 +215,7 @@ store_lease_release(struct store *st, const char *acct, int64_t token,
 {
 	struct db_stmt *s;
 
-	if ((s = prep(st, sql_release, e)) == NULL)
+	if ((s = store_stmt(st, sql_release, e)) == NULL)
 		return -1;
 	db_bind_text(s, 1, acct);
 	db_bind_int64(s, 2, token);
@@ -236,7 +229,7 @@ store_lease_renew(struct store *st, int lease_s, struct err *e)
 {
 	struct db_stmt *s;
 
-	if ((s = prep(st, sql_renew, e)) == NULL)
+	if ((s = store_stmt(st, sql_renew, e)) == NULL)
 		return -1;
 	db_bind_text(s, 1, store_node_id());
 	db_bind_int64(s, 2, (int64_t)lease_s * 1000);
@@ -249,7 +242,7 @@ store_lease_due_now(struct store *st, const char *acct, int64_t updated,
 {
 	struct db_stmt *s;
 
-	if ((s = prep(st, updated > 0 ? sql_due_edit : sql_due_now, e)) ==
+	if ((s = store_stmt(st, updated > 0 ? sql_due_edit : sql_due_now, e)) ==
 	    NULL)
 		return -1;
 	db_bind_text(s, 1, acct);
@@ -286,7 +279,7 @@ lease_lock(struct store *st, const char *acct, int lease_s, int64_t *token_r,
 
 	*claimed_r = false;
 	/* Claimed by our scheduler for this pass? */
-	if ((s = prep(st, sql_mine, e)) == NULL)
+	if ((s = store_stmt(st, sql_mine, e)) == NULL)
 		return -1;
 	db_bind_text(s, 1, acct);
 	db_bind_text(s, 2, store_node_id());
@@ -294,7 +287,7 @@ lease_lock(struct store *st, const char *acct, int lease_s, int64_t *token_r,
 	if ((r = token_of(st, s, token_r, acct, e)) != 0)
 		return r;
 	for (tries = 0; tries < 2; tries++) {
-		if ((s = prep(st, sql_take, e)) == NULL)
+		if ((s = store_stmt(st, sql_take, e)) == NULL)
 			return -1;
 		db_bind_text(s, 1, acct);
 		db_bind_text(s, 2, store_node_id());
@@ -306,7 +299,7 @@ lease_lock(struct store *st, const char *acct, int lease_s, int64_t *token_r,
 			return 1;
 		}
 		/* No row yet (added a moment ago), or held by another. */
-		if ((s = prep(st, sql_holder, e)) == NULL)
+		if ((s = store_stmt(st, sql_holder, e)) == NULL)
 			return -1;
 		db_bind_text(s, 1, acct);
 		if ((r = db_step(s)) == DB_ROW) {
@@ -325,7 +318,7 @@ lease_lock(struct store *st, const char *acct, int lease_s, int64_t *token_r,
 		stmt_done(s);
 		if (r != DB_DONE)
 			return db_fail(st, e, "reading the lease of %s", acct);
-		if ((s = prep(st, sql_one, e)) == NULL)
+		if ((s = store_stmt(st, sql_one, e)) == NULL)
 			return -1;
 		db_bind_text(s, 1, acct);
 		if (run(st, s, "adding the lease", acct, e) == -1)
@@ -342,7 +335,7 @@ lease_check(struct store *st, const char *acct, int64_t token, int lease_s,
 	struct db_stmt *s;
 	int64_t n;
 
-	if ((s = prep(st, sql_check, e)) == NULL)
+	if ((s = store_stmt(st, sql_check, e)) == NULL)
 		return -1;
 	db_bind_text(s, 1, acct);
 	db_bind_text(s, 2, store_node_id());
@@ -359,7 +352,7 @@ lease_unlock(struct store *st, const char *acct, int64_t token,
 {
 	struct db_stmt *s;
 
-	if ((s = prep(st, sql_unlock, e)) == NULL)
+	if ((s = store_stmt(st, sql_unlock, e)) == NULL)
 		return -1;
 	db_bind_text(s, 1, acct);
 	db_bind_text(s, 2, store_node_id());
@@ -374,7 +367,7 @@ store_lease_idle_claim(struct store *st, const char *acct, int lease_s,
 	struct db_stmt *s;
 	int64_t n;
 
-	if ((s = prep(st, sql_idle_claim, e)) == NULL)
+	if ((s = store_stmt(st, sql_idle_claim, e)) == NULL)
 		return -1;
 	db_bind_text(s, 1, acct);
 	db_bind_text(s, 2, store_node_id());
@@ -389,7 +382,7 @@ store_lease_idle_release(struct store *st, const char *acct, struct err *e)
 {
 	struct db_stmt *s;
 
-	if ((s = prep(st, sql_idle_release, e)) == NULL)
+	if ((s = store_stmt(st, sql_idle_release, e)) == NULL)
 		return -1;
 	db_bind_text(s, 1, acct);
 	db_bind_text(s, 2, store_node_id());
