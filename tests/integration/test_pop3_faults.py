@@ -344,6 +344,66 @@ def test_fake_auth_failure_reports_server_text(ctx):
     assert read_maildir(md) == []
 
 
+def test_fake_pipelined_listing_and_quit(ctx):
+    """With PIPELINING offered, STAT/UIDL/LIST go out behind AUTH and, in
+    keep mode, QUIT behind the last RETR: two round trips less per pass.
+    Without it, every command waits for the previous reply."""
+    msgs = _msgs(3)
+    srv, mp, md = _setup(ctx, msgs, extra=["--keep"])
+    r = mp.fetch(ACCT)
+    assert_ok(r, "pipelined pass")
+    s0 = srv.sessions[0]
+    got = list(zip(s0.verbs(), s0.buffered))
+    assert [v for v, _ in got] == [b"CAPA", b"AUTH", b"STAT", b"UIDL",
+                                   b"LIST", b"RETR", b"RETR", b"RETR",
+                                   b"QUIT"], got
+    assert [b for v, b in got if v in (b"STAT", b"UIDL", b"LIST")] == \
+        [True] * 3, "listing not pipelined behind AUTH: %r" % got
+    assert got[-1] == (b"QUIT", True), \
+        "QUIT not pipelined behind the last RETR: %r" % got
+    check_delivered(read_maildir(md), [corpus.expected(m) for m in msgs])
+    assert len(srv.uidls()) == 3, "keep mode deleted something"
+
+    # without PIPELINING: one command at a time, USER/PASS in turn
+    srv3 = ctx.fakepop3([Msg("u-%d" % i, m) for i, m in enumerate(msgs)],
+                        user="fakeuser", password=SECRET, pipelining=False,
+                        sasl=())
+    acct3 = "nopipe@example.org"
+    md3 = os.path.join(ctx.tmp, "mail", "nopipe", "Maildir")
+    mp.add_account(acct3, port=srv3.port, security="none", user="fakeuser",
+                   password=SECRET,
+                   target="maildir:%s/mail/nopipe/Maildir" % ctx.tmp,
+                   extra=["--timeout", "5", "--keep"])
+    r = mp.fetch(acct3)
+    assert_ok(r, "unpipelined pass")
+    s3 = srv3.sessions[0]
+    got3 = list(zip(s3.verbs(), s3.buffered))
+    assert [v for v, _ in got3] == [b"CAPA", b"USER", b"PASS", b"STAT",
+                                    b"UIDL", b"LIST", b"RETR", b"RETR",
+                                    b"RETR", b"QUIT"], got3
+    assert not any(b for _, b in got3), \
+        "pipelined against a server without PIPELINING: %r" % got3
+    check_delivered(read_maildir(md3), [corpus.expected(m) for m in msgs])
+
+
+def test_fake_delete_mode_quit_after_commit(ctx):
+    """Delete mode: QUIT (which applies the DELEs) is sent only after the
+    batch is durable and its DELEs queued; the listing is still
+    pipelined behind AUTH."""
+    msgs = _msgs(3)
+    srv, mp, md = _setup(ctx, msgs, extra=["--delete"])
+    r = mp.fetch(ACCT)
+    assert_ok(r, "delete pass")
+    s0 = srv.sessions[0]
+    verbs = s0.verbs()
+    assert verbs[-1] == b"QUIT", verbs
+    assert verbs.index(b"QUIT") > max(i for i, v in enumerate(verbs)
+                                      if v == b"DELE"), verbs
+    assert sorted(_dele_numbers(s0)) == [1, 2, 3], s0.commands
+    assert srv.uidls() == []
+    check_delivered(read_maildir(md), [corpus.expected(m) for m in msgs])
+
+
 def test_fake_concurrent_fetch_waits_or_busy(ctx):
     """The first pass stalls mid-RETR (holding the account); a second
     fetch of the same account must wait or report busy - never run a

@@ -96,6 +96,10 @@ class Session:
     def __init__(self, n):
         self.n = n
         self.commands = []
+        # per command: it was already in the input buffer when the server
+        # came to read it, i.e. the client sent it without waiting for the
+        # previous reply (pipelined)
+        self.buffered = []
         self.tls = False
         self.closed_by = None
         self.deleted = set()
@@ -258,6 +262,7 @@ class _Conn:
         self.send(text + b"\r\n")
 
     def readline(self):
+        self.was_buffered = b"\n" in self.buf
         while b"\n" not in self.buf:
             try:
                 d = self.sock.recv(65536)
@@ -318,6 +323,7 @@ class _Conn:
             cmd = self.readline()
             with self.srv.lock:
                 self.sess.commands.append(cmd)
+                self.sess.buffered.append(self.was_buffered)
             verb, _, arg = cmd.partition(b" ")
             verb = verb.upper()
             if f.get("stall_after") and verb == f["stall_after"]:
