@@ -12,6 +12,13 @@
  * EXPUNGE (or CLOSE) would also remove messages other clients marked, so
  * mailpull never issues one; the run log says so.
  *
+ * Round trips: the first folder's SELECT (EXAMINE in keep mode) and UID
+ * SEARCH ALL go out behind the login, and in a pass that stores nothing
+ * (keep mode without \Seen) LOGOUT behind the last UID FETCH: a pass is
+ * three round trips (greeting, login with the listing, fetch with the
+ * logout), which is what counts against a distant server. A login OK without [CAPABILITY] has CAPABILITY asked
+ * after the pipelined replies, before anything depends on it.
+ *
  * UIDVALIDITY change (the server renumbered the folder): UIDs recorded
  * under the old value mean nothing any more, so nothing is deleted by them.
  * Instead every message's Message-ID and RFC822.SIZE are fetched and
@@ -35,7 +42,7 @@
 #include "util/xmalloc.h"
 
 #define READ_CHUNK	PASS_READ_CHUNK
-#define FETCH_BATCH	200	/* UIDs per UID FETCH command */
+#define FETCH_BATCH	1000	/* UIDs per UID FETCH command */
 #define MSGID_MAX	998
 #define HDR_MAX		8192
 #define MAX_UIDS	1000000	/* a folder larger is refused (as POP3) */
@@ -68,7 +75,26 @@ struct im {
 	size_t hdrlen;
 	struct err soft;	/* first non-fatal error of the pass */
 	struct reid *reid;	/* during re-identification */
+	/* pipelining: commands sent ahead of the replies they depend on */
+	unsigned select_tag;	/* SELECT/EXAMINE sent behind the login */
+	unsigned search_tag;	/* UID SEARCH ALL sent behind it */
+	unsigned logout_tag;	/* LOGOUT sent behind the last UID FETCH */
+	bool caps_stale;	/* login OK had no CAPABILITY: ask later */
+	bool last_folder;	/* the folder being fetched is the last */
 };
+
+static const char *
+first_folder(const struct account *a)
+{
+	return a->folders[0] == NULL ? "INBOX" : a->folders[0];
+}
+
+/* Keep mode without \Seen: EXAMINE, and nothing is ever stored. */
+static bool
+readonly_pass(const struct account *a)
+{
+	return a->policy == POLICY_KEEP && !a->mark_seen;
+}
 
 static void
 soft_err(struct im *s, enum err_class c, const char *fmt, ...)
@@ -313,6 +339,21 @@ im_login(struct im *s, struct err *e)
 	if (r == -1)
 		return err_set(e, ERR_CONFIG, "cannot send the credentials "
 		    "(user name or password holds a line break or NUL)");
+	/*
+	 * The first folder's SELECT and UID SEARCH ALL go out behind the
+	 * credentials: a round trip less each. A continuation the login
+	 * waits for (a synchronizing literal, SASL without SASL-IR) holds
+	 * them back in the engine's queue. If the login fails they are
+	 * refused and never read.
+	 */
+	if (imap_cmd_select(s->eng, first_folder(ctx->a),
+	    readonly_pass(ctx->a)) == 0) {
+		s->select_tag = imap_tag_last(s->eng);
+		if (imap_cmd_uid_search(s->eng, IMAP_SEARCH_ALL, 0, 0) == -1)
+			return err_set(e, ERR_INTERNAL, "cannot queue UID "
+			    "SEARCH");
+		s->search_tag = imap_tag_last(s->eng);
+	}
 	pass_log(ctx, "authenticating with %s", how);
 	for (;;) {
 		if (im_event(s, &ev, e) == -1)
@@ -338,6 +379,11 @@ im_login(struct im *s, struct err *e)
 	pass_log(ctx, "authenticated as %s", ctx->a->user);
 	if (ev.code == IMAP_CODE_CAPABILITY) {
 		log_caps(s);
+		return 0;
+	}
+	/* The pipelined replies come first; CAPABILITY after them. */
+	if (s->select_tag != 0) {
+		s->caps_stale = true;
 		return 0;
 	}
 	return im_capability(s, e);
@@ -405,11 +451,17 @@ static int
 im_search(struct im *s, enum imap_search what, struct err *e)
 {
 	struct imap_event ev;
+	unsigned tag;
 
 	s->nuids = 0;
-	if (imap_cmd_uid_search(s->eng, what, 0, 0) == -1)
+	if (what == IMAP_SEARCH_ALL && s->search_tag != 0) {
+		tag = s->search_tag;
+		s->search_tag = 0;
+	} else if (imap_cmd_uid_search(s->eng, what, 0, 0) == -1)
 		return err_set(e, ERR_INTERNAL, "cannot queue UID SEARCH");
-	if (im_wait(s, imap_tag_last(s->eng), on_search, &ev, e) == -1)
+	else
+		tag = imap_tag_last(s->eng);
+	if (im_wait(s, tag, on_search, &ev, e) == -1)
 		return -1;
 	if (ev.status != IMAP_OK)
 		return err_set(e, imap_code_err_class(ev.status, ev.code),
@@ -696,6 +748,7 @@ im_fetch_set(struct im *s, const uint32_t *uids, size_t n,
 	char set[IMAP_SET_MAX_DEFAULT];
 	size_t off = 0, chunk;
 	ssize_t k;
+	unsigned tag;
 
 	while (off < n && !s->ctx->stop && !pass_cancelled(s->ctx)) {
 		chunk = MP_MIN(n - off, (size_t)FETCH_BATCH);
@@ -708,7 +761,15 @@ im_fetch_set(struct im *s, const uint32_t *uids, size_t n,
 		if (imap_cmd_uid_fetch(s->eng, set, what) == -1)
 			return err_set(e, ERR_INTERNAL, "cannot queue UID "
 			    "FETCH");
-		if (im_wait(s, imap_tag_last(s->eng), on_fetch, &ev, e) == -1) {
+		tag = imap_tag_last(s->eng);
+		/* The last fetch of a pass that stores nothing: LOGOUT goes
+		 * out behind it, a round trip less. */
+		if (off + (size_t)k == n && what == IMAP_FETCH_BODY &&
+		    s->last_folder && readonly_pass(s->ctx->a) &&
+		    s->ndel == 0 && s->nseen == 0 &&
+		    imap_cmd_simple(s->eng, IMAP_CMD_LOGOUT) == 0)
+			s->logout_tag = imap_tag_last(s->eng);
+		if (im_wait(s, tag, on_fetch, &ev, e) == -1) {
 			xfree(&s->answered);
 			return -1;
 		}
@@ -890,21 +951,35 @@ im_folder(struct im *s, const char *folder, struct err *e)
 	uint32_t *newv = NULL, *unseen = NULL;
 	size_t nunseen = 0;
 	uint64_t stored = 0;
-	bool readonly = a->policy == POLICY_KEEP && !a->mark_seen;
+	bool readonly = readonly_pass(a);
+	unsigned tag;
 	int rc = -1;
 
 	s->folder = folder;
 	s->uidvalidity = 0;
 	s->exists = 0;
-	if (imap_cmd_select(s->eng, folder, readonly) == -1)
+	if (s->select_tag != 0) {
+		/* sent behind the login (im_login) */
+		tag = s->select_tag;
+		s->select_tag = 0;
+	} else if (imap_cmd_select(s->eng, folder, readonly) == -1)
 		return err_set(e, ERR_CONFIG, "invalid folder name %s",
 		    folder);
-	if (im_wait(s, imap_tag_last(s->eng), on_select, &ev, e) == -1)
+	else
+		tag = imap_tag_last(s->eng);
+	if (im_wait(s, tag, on_select, &ev, e) == -1)
 		return -1;
 	if (ev.status != IMAP_OK) {
 		soft_err(s, imap_code_err_class(ev.status, ev.code) ==
 		    ERR_TEMP ? ERR_TEMP : ERR_CONFIG, "cannot open folder %s: "
 		    "%.*s", folder, (int)MP_MIN(ev.len, 200), ev.text);
+		/* The pipelined search is refused too; read and drop it. */
+		if (s->search_tag != 0) {
+			tag = s->search_tag;
+			s->search_tag = 0;
+			if (im_wait(s, tag, NULL, &ev, e) == -1)
+				return -1;
+		}
 		return 0;
 	}
 	if (s->uidvalidity == 0)
@@ -916,6 +991,11 @@ im_folder(struct im *s, const char *folder, struct err *e)
 	if (im_search(s, IMAP_SEARCH_ALL, e) == -1)
 		return -1;
 	ctx->res->on_server += s->nuids;
+	if (s->caps_stale) {
+		s->caps_stale = false;
+		if (im_capability(s, e) == -1)
+			return -1;
+	}
 
 	if (store_folder_get(ctx->st, a->id, folder, &stored, e) == -1)
 		return -1;
@@ -1081,13 +1161,16 @@ imap_pass_run(struct pass_ctx *ctx, struct err *e)
 		const char *folder = a->folders[0] == NULL ? "INBOX" :
 		    a->folders[i];
 
+		s.last_folder = a->folders[0] == NULL ||
+		    i + 1 >= ACCT_MAX_FOLDERS || a->folders[i + 1] == NULL;
 		if (im_folder(&s, folder, e) == -1)
 			goto out;
 		if (ctx->stop || a->folders[0] == NULL)
 			break;
 	}
 	/* LOGOUT; never CLOSE (it would expunge others' \Deleted). */
-	if (im_simple(&s, IMAP_CMD_LOGOUT, &ev, e) == -1) {
+	if ((s.logout_tag != 0 ? im_wait(&s, s.logout_tag, NULL, &ev, e) :
+	    im_simple(&s, IMAP_CMD_LOGOUT, &ev, e)) == -1) {
 		pass_log(ctx, "LOGOUT: %s", err_msg(e));
 		err_clear(e);
 	}

@@ -489,6 +489,58 @@ def test_imap_fake_keep_uses_examine_and_peek(ctx):
     assert all(srv.flags("INBOX", u) == set() for u in (1, 2, 3))
 
 
+def _pipelined(srv, session=0):
+    sess = srv.sessions[session]
+    return list(zip(_verbs(srv, session), sess.buffered))
+
+
+def test_imap_fake_pipelined_keep_pass(ctx):
+    """Keep mode: EXAMINE and UID SEARCH go out behind AUTHENTICATE, LOGOUT
+    behind the UID FETCH: three round trips after the greeting become
+    one each for login+listing and fetch+logout."""
+    msgs = _msgs(3)
+    srv, mp, md = _setup(ctx, msgs, extra=["--keep"])
+    assert_ok(mp.fetch(ACCT))
+    check_delivered(read_maildir(md), msgs, acct=ACCT)
+    got = _pipelined(srv)
+    assert [v for v, _ in got] == [b"AUTHENTICATE", b"EXAMINE",
+                                   b"UID SEARCH", b"UID FETCH",
+                                   b"LOGOUT"], got
+    assert [b for _, b in got] == [False, True, True, False, True], got
+
+
+def test_imap_fake_pipelined_login_without_capability(ctx):
+    """A login OK without [CAPABILITY]: the capabilities are asked after the
+    pipelined replies are read, before anything depends on them (UIDPLUS
+    for the deletion)."""
+    msgs = _msgs(3)
+    srv, mp, md = _setup(ctx, msgs)
+    srv.faults["login_no_caps"] = True
+    assert_ok(mp.fetch(ACCT))
+    check_delivered(read_maildir(md), msgs, acct=ACCT)
+    v = _verbs(srv)
+    assert v[:4] == [b"AUTHENTICATE", b"SELECT", b"UID SEARCH",
+                     b"CAPABILITY"], v
+    assert b"UID EXPUNGE" in v, "UIDPLUS not learned after login: %r" % v
+    assert srv.uids() == [], srv.uids()
+    got = _pipelined(srv)
+    # delete mode: LOGOUT only after the deletions
+    assert got[-1] == (b"LOGOUT", False), got
+
+
+def test_imap_fake_pipelined_select_refused(ctx):
+    """The pipelined SELECT is refused: the pass reports the folder, reads
+    the refused SEARCH, delivers nothing and deletes nothing."""
+    msgs = _msgs(2)
+    srv, mp, md = _setup(ctx, msgs, extra=["--folder", "Nope"])
+    r = mp.fetch(ACCT)
+    assert r.code == 1, r
+    assert "cannot open folder Nope" in r.stderr, r.stderr
+    v = _verbs(srv)
+    assert v == [b"AUTHENTICATE", b"SELECT", b"UID SEARCH", b"LOGOUT"], v
+    assert read_maildir(md) == [] and srv.uids() == [1, 2]
+
+
 def test_imap_fake_mark_seen_stores_seen_on_delivered_only(ctx):
     msgs = _msgs(4)
     srv, mp, md = _setup(ctx, msgs, extra=["--keep", "--mark-seen"])

@@ -122,6 +122,9 @@ class Session:
     def __init__(self, n):
         self.n = n
         self.commands = []
+        # per command: it was already in the input buffer when the server
+        # came to read it (sent without waiting for the previous reply)
+        self.buffered = []
         self.tls = False
         self.closed_by = None
         self.started = time.monotonic()
@@ -359,6 +362,7 @@ class _Conn:
 
     def read_command(self):
         """One command with its client literals inlined (as recorded)."""
+        self.was_buffered = b"\n" in self.buf
         line = self.readline()
         whole = line
         while True:
@@ -426,6 +430,7 @@ class _Conn:
             cmd = self.read_command()
             with self.srv.lock:
                 self.sess.commands.append(cmd)
+                self.sess.buffered.append(self.was_buffered)
             parts = cmd.split(b" ", 2)
             tag = parts[0]
             verb = parts[1].upper() if len(parts) > 1 else b""
@@ -494,6 +499,9 @@ class _Conn:
                       b"credentials")
             return
         self.authed = True
+        if self.srv.faults.get("login_no_caps"):
+            self.line(tag + b" OK logged in")
+            return
         self.line(tag + b" OK [CAPABILITY " + self.caps().encode() +
                   b"] logged in")
 
