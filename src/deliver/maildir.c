@@ -1,8 +1,11 @@
 #include "common.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -31,6 +34,14 @@
  * the rest cheap. A failed sync removes the batch's tmp files and stays
  * failed for the rest of the pass: nothing of that batch may be recorded.
  *
+ * Where the file system offers O_TMPFILE (Linux: ext4, xfs, btrfs, tmpfs),
+ * the file is written as an unnamed inode in tmp/ instead, its descriptor
+ * held until the sync, which fsyncs it and links it into new/NAME: no
+ * tmp/ entry to create, unlink and sync, and nothing left in tmp/ by a
+ * crash (the kernel frees an unnamed inode). Held descriptors are bounded
+ * per batch and per process (maildir_hold); past that, or where O_TMPFILE
+ * or /proc/self/fd is missing, the named tmp/NAME is used.
+ *
  * NAME is deterministic, "mp<hex key>.<host>,S=<size>": the key comes from
  * the account, the remote identity and the content, so a re-delivery after
  * a crash (between our link and the store's commit) finds new/NAME and
@@ -46,13 +57,78 @@ struct maildir_list {
 	size_t n;
 };
 
+#define MAILDIR_HOLD_BATCH	128	/* O_TMPFILE fds held per batch */
+
 /* A file written to tmp/ and not yet synced and linked into new/. */
 struct maildir_pending {
-	char *tmp;			/* ROOT/tmp/NAME */
+	char *tmp;			/* ROOT/tmp/NAME (not made if fd >= 0) */
 	char *dst;			/* ROOT/new/NAME */
+	int fd;				/* O_TMPFILE inode held, or -1 */
 	dev_t dev;			/* what we wrote: the reopen by path */
 	ino_t ino;			/* must find the same file */
 };
+
+/*
+ * Descriptors held for O_TMPFILE files, process-wide: at most half the
+ * descriptor limit (raised to its hard maximum once), so the passes'
+ * sockets and stores always find one. -1: not decided yet; 0: O_TMPFILE
+ * not used (no /proc/self/fd to link through, or a limit too low).
+ */
+static atomic_long maildir_hold_budget = -1;
+static atomic_long maildir_held;
+
+static long
+maildir_hold_init(void)
+{
+	struct rlimit rl;
+	long b = 0;
+
+	if (access("/proc/self/fd", X_OK) == 0 &&
+	    getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
+			rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max :
+			    65536;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= 256)
+			b = (long)(rl.rlim_cur / 2);
+		else if (rl.rlim_cur == RLIM_INFINITY)
+			b = 32768;
+	}
+	atomic_store(&maildir_hold_budget, b);
+	return b;
+}
+
+void
+maildir_tmpfile_use(bool on)
+{
+	atomic_store(&maildir_hold_budget, on ? -1 : 0);
+}
+
+/* Take one held descriptor from the budget: false when none is left. */
+static bool
+maildir_hold(void)
+{
+	long b = atomic_load(&maildir_hold_budget);
+
+	if (b < 0)
+		b = maildir_hold_init();
+	if (atomic_fetch_add(&maildir_held, 1) < b)
+		return true;
+	atomic_fetch_sub(&maildir_held, 1);
+	return false;
+}
+
+static void
+maildir_unhold(int *fd)
+{
+	if (*fd < 0)
+		return;
+	(void)close(*fd);
+	*fd = -1;
+	atomic_fetch_sub(&maildir_held, 1);
+}
 
 struct maildir {
 	char *host;			/* host part of file names */
@@ -60,6 +136,8 @@ struct maildir {
 	struct maildir_list dirty;	/* directories to fsync in sync */
 	struct maildir_pending *pend;	/* this batch's files in tmp/ */
 	size_t npend;
+	size_t nheld;			/* of them with an O_TMPFILE fd */
+	bool no_tmpfile;		/* O_TMPFILE refused here: named tmp */
 	char *failed;			/* a sync failed: why (sticky) */
 };
 
@@ -324,14 +402,52 @@ maildir_pending_drop(struct maildir *md, size_t from)
 	size_t i;
 
 	for (i = from; i < md->npend; i++)
-		(void)unlink(md->pend[i].tmp);
+		if (md->pend[i].fd < 0)
+			(void)unlink(md->pend[i].tmp);
 	for (i = 0; i < md->npend; i++) {
+		maildir_unhold(&md->pend[i].fd);
 		free(md->pend[i].tmp);
 		free(md->pend[i].dst);
 	}
 	free(md->pend);
 	md->pend = NULL;
 	md->npend = 0;
+	md->nheld = 0;
+}
+
+/*
+ * An unnamed file in ROOT/tmp (O_TMPFILE), its descriptor taken from the
+ * budget. False, with nothing held, when it cannot be had: the caller
+ * writes the named tmp/NAME instead (and reports that open's errors).
+ */
+static bool
+maildir_open_tmpfile(struct maildir *md, const char *root, int *fd_r)
+{
+#ifdef O_TMPFILE
+	char *dir;
+	int fd, e;
+
+	if (md->no_tmpfile || md->nheld >= MAILDIR_HOLD_BATCH ||
+	    !maildir_hold())
+		return false;
+	dir = xasprintf("%s/tmp", root);
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	e = errno;
+	free(dir);
+	if (fd != -1) {
+		*fd_r = fd;
+		return true;
+	}
+	atomic_fetch_sub(&maildir_held, 1);
+	/* Not offered by this kernel or file system (NFS, some FUSE). */
+	if (e == EOPNOTSUPP || e == EISDIR || e == EINVAL)
+		md->no_tmpfile = true;
+#else
+	(void)md;
+	(void)root;
+	(void)fd_r;
+#endif
+	return false;
 }
 
 static int
@@ -359,7 +475,7 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 	const char *acct = d->account != NULL ? d->account : "?";
 	struct maildir_pending *p;
 	uint64_t size;
-	bool retried_tmp = false, retried_dirs = false;
+	bool retried_tmp = false, retried_dirs = false, held = false;
 	int fd = -1, r = -1;
 	size_t i;
 
@@ -424,7 +540,8 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 		r = 0;
 		goto out;
 	}
-	for (;;) {
+	held = maildir_open_tmpfile(md, root, &fd);
+	for (; !held;) {
 		fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 		if (fd != -1)
 			break;
@@ -461,31 +578,40 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 	 * reports an error). */
 	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
-	if (fstat(fd, &st) == -1) {
+	if (held) {
+		/* kept open: maildir_sync() fsyncs it and links it */
+		st.st_dev = 0;
+		st.st_ino = 0;
+	} else if (fstat(fd, &st) == -1) {
 		err_set(err, ERR_LOCAL, "maildir: fstat %s: %s", tmp,
 		    strerror(errno));
 		goto out;
-	}
-	if (close(fd) == -1) {
+	} else if (close(fd) == -1) {
 		fd = -1;
 		err_set(err, ERR_LOCAL, "maildir: close %s: %s", tmp,
 		    strerror(errno));
 		(void)unlink(tmp);
 		goto out;
 	}
-	fd = -1;
 	/* In new/ only after maildir_sync() has fsync'd it. */
 	md->pend = xreallocarray(md->pend, md->npend + 1, sizeof(*md->pend));
 	p = &md->pend[md->npend++];
 	p->tmp = tmp;
 	p->dst = dst;
+	p->fd = held ? fd : -1;
+	fd = -1;
 	p->dev = st.st_dev;
 	p->ino = st.st_ino;
+	if (held)
+		md->nheld++;
+	held = false;
 	tmp = NULL;
 	dst = NULL;
 	r = 0;
 out:
-	if (fd != -1) {
+	if (held)
+		maildir_unhold(&fd);
+	else if (fd != -1) {
 		(void)close(fd);
 		(void)unlink(tmp);
 	}
@@ -506,6 +632,13 @@ maildir_fsync_pending(const struct maildir_pending *p, struct err *err)
 	struct stat st;
 	int fd, r = 0;
 
+	/* A held O_TMPFILE descriptor: no path, no reopen. */
+	if (p->fd >= 0) {
+		if (fsync(p->fd) == -1)
+			return err_set(err, ERR_LOCAL, "maildir: fsync (new "
+			    "file for %s): %s", p->dst, strerror(errno));
+		return 0;
+	}
 	fd = open(p->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1)
 		return err_set(err, ERR_LOCAL, "maildir: open %s: %s", p->tmp,
@@ -548,9 +681,19 @@ maildir_sync(struct target *t, struct err *err)
 	 * that crashed before its commit (or made since the deliver). */
 	for (i = 0; i < md->npend; i++) {
 		struct maildir_pending *p = &md->pend[i];
-		char *dir;
+		char *dir, proc[40];
+		int lr;
 
-		if (link(p->tmp, p->dst) == -1) {
+		if (p->fd >= 0) {
+			/* The unnamed inode gets its one name (open(2),
+			 * O_TMPFILE: linkat through /proc/self/fd). */
+			(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d",
+			    p->fd);
+			lr = linkat(AT_FDCWD, proc, AT_FDCWD, p->dst,
+			    AT_SYMLINK_FOLLOW);
+		} else
+			lr = link(p->tmp, p->dst);
+		if (lr == -1) {
 			if (errno != EEXIST) {
 				r = err_set(err, ERR_LOCAL, "maildir: link %s "
 				    "to %s: %s", p->tmp, p->dst,
@@ -560,11 +703,15 @@ maildir_sync(struct target *t, struct err *err)
 			}
 			log_debug("maildir: %s already delivered", p->dst);
 		}
-		if (unlink(p->tmp) == -1)
-			log_warn("maildir: unlink %s", p->tmp);
 		dir = maildir_parent(p->dst);
 		maildir_list_add(&md->dirty, dir);
 		free(dir);
+		if (p->fd >= 0) {
+			maildir_unhold(&p->fd);
+			continue;
+		}
+		if (unlink(p->tmp) == -1)
+			log_warn("maildir: unlink %s", p->tmp);
 		dir = maildir_parent(p->tmp);
 		maildir_list_add(&md->dirty, dir);
 		free(dir);

@@ -153,4 +153,11 @@ void target_rcpts_clear(struct target_rcpt *rcpts, size_t n);
 int target_sync(struct target *, struct err *);
 void target_close(struct target **);
 
+/*
+ * Maildir: write new files as unnamed O_TMPFILE inodes where the file
+ * system allows (the default), or always as named tmp/NAME files (false).
+ * Process-wide; the unit tests run both ways.
+ */
+void maildir_tmpfile_use(bool);
+
 #endif

@@ -46,7 +46,7 @@ from lib import dovecot as dovecot_mod
 from lib import fakepop3 as fakepop3_mod
 from lib import pg as pg_mod
 from lib.checks import Account, check_delivered, fail
-from lib.mailpull import read_maildir
+from lib.mailpull import maildir_pending, read_maildir
 
 from api_support import Client, add_user
 
@@ -477,13 +477,11 @@ def test_cluster_polls_each_account_once_per_interval(ctx):
          watch.samples)
 
 
-def _started(a):
-    """Has a pass of a written mail into its Maildir (tmp/ or new/)?"""
-    try:
-        if os.listdir(os.path.join(a.maildir, "tmp")):
-            return True
-    except OSError:
-        pass
+def _started(a, pids):
+    """Has a pass of a written mail into its Maildir (written and not yet
+    synced, by one of pids, or in new/)?"""
+    if maildir_pending(a.maildir, pids) > 0:
+        return True
     return len(a.delivered()) > 0
 
 
@@ -534,12 +532,13 @@ def test_cluster_node_killed_accounts_taken_over(ctx):
         if time.monotonic() > deadline:
             fail("no node ever held a lease of a pass in progress")
         rows = cl.leases()
+        pids = [n.proc.pid for n in cl.nodes]
         for nd in cl.nodes:
             mine = {a: t for a, h, t, _ in rows if h and nd.owns(h)}
             # started: mail written (Maildir group commit: tmp/ until
             # the batch is synced, then new/); not finished: mail left
             busy = [a for a in mine if by_id[a].server_count() > 0 and
-                    _started(by_id[a])]
+                    _started(by_id[a], pids)]
             if len(busy) >= 2:
                 victim, held = nd, mine
                 break

@@ -9,7 +9,7 @@ import time
 
 from lib import corpus
 from lib.checks import Account, assert_ok, check_delivered, fail
-from lib.mailpull import strip_received
+from lib.mailpull import maildir_pending, strip_received
 
 N = 60          # messages in the first pass
 TOPUP = 10      # new messages before each later pass
@@ -40,11 +40,10 @@ def _check_complete(files, expected):
                  "bytes)" % (name, len(data)))
 
 
-def _tmp_count(a):
-    try:
-        return len(os.listdir(os.path.join(a.maildir, "tmp")))
-    except FileNotFoundError:
-        return 0
+def _tmp_count(a, p):
+    """Files of a batch written and not yet synced (named in tmp/, or
+    O_TMPFILE files the fetch holds open)."""
+    return maildir_pending(a.maildir, [p.pid])
 
 
 def test_crash_sigkill_during_delete_pass(ctx):
@@ -105,7 +104,7 @@ def test_crash_sigkill_during_delete_pass(ctx):
                 break
             if kind == "files" and len(a.delivered_names()) >= at:
                 break
-            if kind == "tmp" and _tmp_count(a) >= at:
+            if kind == "tmp" and _tmp_count(a, p) >= at:
                 break
             if time.monotonic() - t0 > 60:
                 break

@@ -16,7 +16,7 @@ import urllib.request
 
 from lib import corpus, util
 from lib.checks import Account, check_delivered, fail
-from lib.mailpull import strip_received
+from lib.mailpull import maildir_pending, strip_received
 
 SMALL = 256 * 1024
 
@@ -232,11 +232,10 @@ def test_daemon_failing_account_backs_off(ctx):
     _stop(p)
 
 
-def _tmp_count(a):
-    try:
-        return len(os.listdir(os.path.join(a.maildir, "tmp")))
-    except FileNotFoundError:
-        return 0
+def _tmp_count(a, p):
+    """Files of a batch written and not yet synced (named in tmp/, or
+    O_TMPFILE files serve holds open)."""
+    return maildir_pending(a.maildir, [p.pid])
 
 
 def test_daemon_sigterm_mid_pass(ctx):
@@ -251,9 +250,9 @@ def test_daemon_sigterm_mid_pass(ctx):
     a.add()
     expected = [corpus.expected(m) for m in msgs]
     p = _serve(mp, interval="1h")
-    # Maildir group commit: a batch's files wait in tmp/ and reach new/
-    # together at its sync, so "started" is files in tmp/
-    _wait(lambda: _tmp_count(a) >= 3, 20, "the pass to start", p)
+    # Maildir group commit: a batch's files wait (in tmp/, unnamed) and
+    # reach new/ together at its sync, so "started" is files written
+    _wait(lambda: _tmp_count(a, p) >= 3, 20, "the pass to start", p)
     t0 = time.monotonic()
     r = _stop(p)
     stop_secs = time.monotonic() - t0

@@ -346,6 +346,41 @@ def maildir_tmp_files(path):
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
+def maildir_pending(path, pids):
+    """Messages written into the Maildir at path and not yet synced into
+    new/: files in tmp/, plus the unnamed O_TMPFILE files in tmp/ that the
+    processes pids hold open (their /proc/PID/fd links read
+    "PATH/tmp/#INODE (deleted)")."""
+    n = len(maildir_tmp_files(path))
+    tmpdir = os.path.realpath(os.path.join(path, "tmp")) + "/"
+    todo, seen = list(pids), set()
+    while todo:   # the processes and their descendants
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    for pid in seen:
+        fddir = "/proc/%d/fd" % pid
+        try:
+            fds = os.listdir(fddir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(fddir, fd))
+            except OSError:
+                continue
+            if target.startswith(tmpdir):
+                n += 1
+    return n
+
+
 def strip_received(data):
     """Remove mailpull's trace header: exactly one leading 'Received: '
     field (continuation lines start with a tab or space). Raises

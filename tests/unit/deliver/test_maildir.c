@@ -42,6 +42,9 @@ __wrap_fsync(int fd)
 	return __real_fsync(fd);
 }
 
+/* The group being run: files as O_TMPFILE inodes, or named in tmp/. */
+static bool tmpfile_mode;
+
 struct fixture {
 	char dir[64];
 	struct spool *sp;
@@ -73,6 +76,7 @@ setup(void **state)
 	memset(f->d.key, 0xa5, sizeof(f->d.key));
 	fsync_fail_in = 0;
 	fsync_calls = 0;
+	maildir_tmpfile_use(tmpfile_mode);
 	*state = f;
 	return 0;
 }
@@ -217,9 +221,10 @@ test_deliver_basic(void **state)
 	    f->dir);
 	(void)snprintf(tmpdir, sizeof(tmpdir), "%s/example.org/Joe/tmp",
 	    f->dir);
-	/* Group commit: in tmp/ until the sync, then only in new/. */
+	/* Group commit: in tmp/ (unnamed with O_TMPFILE) until the sync,
+	 * then only in new/. */
 	assert_int_equal(count_entries(newdir, NULL, 0), 0);
-	assert_int_equal(count_entries(tmpdir, NULL, 0), 1);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), tmpfile_mode ? 0 : 1);
 	sync_ok(f);
 	assert_int_equal(count_entries(newdir, name, sizeof(name)), 1);
 	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
@@ -336,8 +341,10 @@ test_stale_tmp(void **state)
 	if (target_deliver(f->t, f->sp, "y@d", &f->d, &e) != 0)
 		fail_msg("deliver: %s", err_msg(&e));
 	sync_ok(f);
+	/* O_TMPFILE never looks at tmp/NAME: the stale file stays for the
+	 * readers' tmp/ cleaning (36 hours, Maildir spec). */
 	(void)snprintf(dir, sizeof(dir), "%s/a/y/tmp", f->dir);
-	assert_int_equal(count_entries(dir, NULL, 0), 0);
+	assert_int_equal(count_entries(dir, NULL, 0), tmpfile_mode ? 1 : 0);
 	(void)snprintf(path, sizeof(path), "%s/a/y/new/%s", f->dir, name);
 	check_file(path, name, msg1, sizeof(msg1) - 1);
 }
@@ -461,10 +468,12 @@ test_batch(void **state)
 	}
 	assert_int_equal(fsync_calls, 0);
 	assert_int_equal(count_entries(newdir, NULL, 0), 0);
-	assert_int_equal(count_entries(tmpdir, NULL, 0), 10);
+	assert_int_equal(count_entries(tmpdir, NULL, 0),
+	    tmpfile_mode ? 0 : 10);
 	sync_ok(f);
-	/* 10 files, new/, tmp/ and what was made (the fixture dir, box) */
-	assert_int_equal(fsync_calls, 10 + 4);
+	/* 10 files, new/, tmp/ (not with O_TMPFILE: no entry was made or
+	 * removed there) and what was made (the fixture dir, box) */
+	assert_int_equal(fsync_calls, 10 + (tmpfile_mode ? 3 : 4));
 	assert_int_equal(count_entries(newdir, name, sizeof(name)), 10);
 	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
 	(void)snprintf(path, sizeof(path), "%s/%s", newdir, name);
@@ -577,7 +586,7 @@ test_duplicate_in_batch(void **state)
 	fill_spool(f, msg1, sizeof(msg1) - 1);
 	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
 	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
-	assert_int_equal(count_entries(tmpdir, NULL, 0), 1);
+	assert_int_equal(count_entries(tmpdir, NULL, 0), tmpfile_mode ? 0 : 1);
 	sync_ok(f);
 	assert_int_equal(count_entries(newdir, name, sizeof(name)), 1);
 	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
@@ -606,6 +615,8 @@ test_replaced_before_sync(void **state)
 	char tmpdir[128], newdir[128], name[256], path[512], tmp2[512];
 	int fd;
 
+	if (tmpfile_mode)
+		skip();	/* no name in tmp/ to replace */
 	open_target(f, "box");
 	(void)snprintf(newdir, sizeof(newdir), "%s/box/new", f->dir);
 	(void)snprintf(tmpdir, sizeof(tmpdir), "%s/box/tmp", f->dir);
@@ -625,6 +636,76 @@ test_replaced_before_sync(void **state)
 	err_clear(&e);
 	assert_int_equal(count_entries(newdir, NULL, 0), 0);
 	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
+}
+
+static int
+count_fds(void)
+{
+	char dir[] = "/proc/self/fd";
+
+	return count_entries(dir, NULL, 0);
+}
+
+/* Every descriptor held for a batch is given back: after a sync, after a
+ * failed sync, and at a close without a sync; and a batch larger than the
+ * per-batch hold falls back to named files and still syncs whole. */
+static void
+test_descriptors_released(void **state)
+{
+	struct fixture *f = *state;
+	struct err e = { 0 };
+	char newdir[128];
+	int base, i;
+
+	base = count_fds();
+	open_target(f, "box");
+	(void)snprintf(newdir, sizeof(newdir), "%s/box/new", f->dir);
+	fill_spool(f, msg1, sizeof(msg1) - 1);
+	for (i = 0; i < 200; i++) {
+		f->d.key[0] = (unsigned char)i;
+		assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e),
+		    0);
+	}
+	if (tmpfile_mode)
+		assert_true(count_fds() > base + 100);
+	sync_ok(f);
+	assert_int_equal(count_fds(), base);
+	assert_int_equal(count_entries(newdir, NULL, 0), 200);
+	for (i = 0; i < 10; i++) {
+		f->d.key[0] = (unsigned char)i;
+		f->d.key[1] = 1;
+		assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e),
+		    0);
+	}
+	fsync_fail_in = 2;
+	assert_int_equal(target_sync(f->t, &e), -1);
+	err_clear(&e);
+	assert_int_equal(count_fds(), base);
+	assert_int_equal(count_entries(newdir, NULL, 0), 200);
+	target_close(&f->t);
+
+	open_target(f, "box");
+	f->d.key[1] = 2;
+	assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e), 0);
+	target_close(&f->t);
+	assert_int_equal(count_fds(), base);
+	assert_int_equal(count_entries(newdir, NULL, 0), 200);
+}
+
+static int
+group_named(void **state)
+{
+	(void)state;
+	tmpfile_mode = false;
+	return 0;
+}
+
+static int
+group_tmpfile(void **state)
+{
+	(void)state;
+	tmpfile_mode = true;
+	return 0;
 }
 
 int
@@ -660,7 +741,14 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_replaced_before_sync,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_descriptors_released,
+		    setup, teardown),
 	};
+	int failed;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	failed = cmocka_run_group_tests_name("named tmp/ files", tests,
+	    group_named, NULL);
+	failed += cmocka_run_group_tests_name("O_TMPFILE", tests,
+	    group_tmpfile, NULL);
+	return failed;
 }
