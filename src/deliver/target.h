@@ -160,4 +160,18 @@ void target_close(struct target **);
  */
 void maildir_tmpfile_use(bool);
 
+/*
+ * Maildir: how a batch of O_TMPFILE files is synced. AUTO (the default):
+ * one syncfs() per file system where that reports errors (Linux 5.8) and
+ * the machine has little dirty data, else an fsync per file; FILES: an
+ * fsync per file; FS: syncfs whenever possible. Process-wide; for the
+ * unit tests.
+ */
+enum maildir_sync_mode {
+	MAILDIR_SYNC_AUTO = 0,
+	MAILDIR_SYNC_FILES = 1,
+	MAILDIR_SYNC_FS = 2
+};
+void maildir_sync_mode(enum maildir_sync_mode);
+
 #endif

@@ -23,13 +23,16 @@
 #include "util/xmalloc.h"
 
 /*
- * fsync, wrapped (meson.build links this test with --wrap=fsync): the
- * countdown makes the Nth call from now fail with EIO; 0: no failure.
+ * fsync and syncfs, wrapped (meson.build links this test with
+ * --wrap=fsync,--wrap=syncfs): the countdown makes the Nth call of
+ * either from now fail with EIO; 0: no failure.
  */
 int __real_fsync(int);
 int __wrap_fsync(int);
+int __real_syncfs(int);
+int __wrap_syncfs(int);
 static int fsync_fail_in;
-static int fsync_calls;
+static int fsync_calls, syncfs_calls;
 
 int
 __wrap_fsync(int fd)
@@ -42,8 +45,20 @@ __wrap_fsync(int fd)
 	return __real_fsync(fd);
 }
 
-/* The group being run: files as O_TMPFILE inodes, or named in tmp/. */
-static bool tmpfile_mode;
+int
+__wrap_syncfs(int fd)
+{
+	syncfs_calls++;
+	if (fsync_fail_in > 0 && --fsync_fail_in == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_syncfs(fd);
+}
+
+/* The group being run: files as O_TMPFILE inodes, or named in tmp/;
+ * with O_TMPFILE, a batch synced by syncfs or by an fsync per file. */
+static bool tmpfile_mode, syncfs_mode;
 
 struct fixture {
 	char dir[64];
@@ -75,8 +90,9 @@ setup(void **state)
 	f->d.remote_id = "UIDL-1";
 	memset(f->d.key, 0xa5, sizeof(f->d.key));
 	fsync_fail_in = 0;
-	fsync_calls = 0;
+	fsync_calls = syncfs_calls = 0;
 	maildir_tmpfile_use(tmpfile_mode);
+	maildir_sync_mode(syncfs_mode ? MAILDIR_SYNC_FS : MAILDIR_SYNC_FILES);
 	*state = f;
 	return 0;
 }
@@ -472,8 +488,15 @@ test_batch(void **state)
 	    tmpfile_mode ? 0 : 10);
 	sync_ok(f);
 	/* 10 files, new/, tmp/ (not with O_TMPFILE: no entry was made or
-	 * removed there) and what was made (the fixture dir, box) */
-	assert_int_equal(fsync_calls, 10 + (tmpfile_mode ? 3 : 4));
+	 * removed there) and what was made (the fixture dir, box); with
+	 * syncfs, the file system twice (the files, then the links) */
+	if (syncfs_mode) {
+		assert_int_equal(fsync_calls, 0);
+		assert_int_equal(syncfs_calls, 2);
+	} else {
+		assert_int_equal(fsync_calls, 10 + (tmpfile_mode ? 3 : 4));
+		assert_int_equal(syncfs_calls, 0);
+	}
 	assert_int_equal(count_entries(newdir, name, sizeof(name)), 10);
 	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
 	(void)snprintf(path, sizeof(path), "%s/%s", newdir, name);
@@ -488,7 +511,7 @@ test_batch(void **state)
  * new/, none left in tmp/, and the target stays failed (a later sync or
  * delivery fails: the pass cannot record the batch after all). */
 static void
-fail_at(struct fixture *f, int nth)
+fail_at(struct fixture *f, int nth, bool before_links)
 {
 	struct err e = { 0 };
 	char newdir[128], tmpdir[128];
@@ -506,11 +529,11 @@ fail_at(struct fixture *f, int nth)
 	fsync_fail_in = nth;
 	assert_int_equal(target_sync(f->t, &e), -1);
 	assert_int_equal(e.cls, ERR_LOCAL);
-	if (strstr(err_msg(&e), "fsync") == NULL)
-		fail_msg("no fsync in \"%s\"", err_msg(&e));
+	if (strstr(err_msg(&e), syncfs_mode ? "syncfs" : "fsync") == NULL)
+		fail_msg("no fsync or syncfs in \"%s\"", err_msg(&e));
 	err_clear(&e);
 	assert_int_equal(count_entries(tmpdir, NULL, 0), 0);
-	if (nth <= 5)
+	if (before_links)
 		assert_int_equal(count_entries(newdir, NULL, 0), 0);
 	assert_int_equal(target_sync(f->t, &e), -1);
 	err_clear(&e);
@@ -535,20 +558,22 @@ fail_at(struct fixture *f, int nth)
 static void
 test_fsync_fails_first(void **state)
 {
-	fail_at(*state, 1);
+	fail_at(*state, 1, true);
 }
 
+/* syncfs mode: one sync for the files, so the first is the only one */
 static void
 test_fsync_fails_third(void **state)
 {
-	fail_at(*state, 3);
+	fail_at(*state, syncfs_mode ? 1 : 3, true);
 }
 
-/* the files are fine, a directory's fsync fails: still a failed sync */
+/* the files are fine, a directory's fsync (the second syncfs) fails:
+ * still a failed sync */
 static void
 test_fsync_fails_dir(void **state)
 {
-	fail_at(*state, 6);
+	fail_at(*state, syncfs_mode ? 2 : 6, false);
 }
 
 /* Closed without a sync (the pass failed): the tmp/ files go, nothing is
@@ -677,7 +702,7 @@ test_descriptors_released(void **state)
 		assert_int_equal(target_deliver(f->t, f->sp, "u@d", &f->d, &e),
 		    0);
 	}
-	fsync_fail_in = 2;
+	fsync_fail_in = syncfs_mode ? 1 : 2;
 	assert_int_equal(target_sync(f->t, &e), -1);
 	err_clear(&e);
 	assert_int_equal(count_fds(), base);
@@ -696,7 +721,7 @@ static int
 group_named(void **state)
 {
 	(void)state;
-	tmpfile_mode = false;
+	tmpfile_mode = syncfs_mode = false;
 	return 0;
 }
 
@@ -705,6 +730,15 @@ group_tmpfile(void **state)
 {
 	(void)state;
 	tmpfile_mode = true;
+	syncfs_mode = false;
+	return 0;
+}
+
+static int
+group_syncfs(void **state)
+{
+	(void)state;
+	tmpfile_mode = syncfs_mode = true;
 	return 0;
 }
 
@@ -748,7 +782,9 @@ main(void)
 
 	failed = cmocka_run_group_tests_name("named tmp/ files", tests,
 	    group_named, NULL);
-	failed += cmocka_run_group_tests_name("O_TMPFILE", tests,
-	    group_tmpfile, NULL);
+	failed += cmocka_run_group_tests_name("O_TMPFILE, fsync per file",
+	    tests, group_tmpfile, NULL);
+	failed += cmocka_run_group_tests_name("O_TMPFILE, syncfs", tests,
+	    group_syncfs, NULL);
 	return failed;
 }
