@@ -32,6 +32,8 @@
 #include <sys/un.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -644,6 +646,61 @@ static struct conn_ctx_entry conn_ctx_tab[CONN_CTX_MAX];
 static uint64_t conn_ctx_clock;
 static pthread_mutex_t conn_ctx_mtx = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * The system's CAs. Where the default directory holds the hash links
+ * OpenSSL looks certificates up by (Debian's /etc/ssl/certs, kept by
+ * update-ca-certificates), only that directory is named: a certificate is
+ * read when a chain needs it. The defaults as OpenSSL has them also load
+ * the bundle file, about 140 certificates parsed up front, 25 ms of CPU
+ * per context here (one context per thread). Where SSL_CERT_FILE is set,
+ * or the directory has no hash links (some distributions keep only the
+ * bundle), the defaults are used as they are.
+ */
+static pthread_once_t conn_cadir_once = PTHREAD_ONCE_INIT;
+static char *conn_cadir;	/* the hashed directory, or NULL */
+
+static bool
+conn_hash_name(const char *n)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		if (!isxdigit((unsigned char)n[i]))
+			return false;
+	return n[8] == '.' && isdigit((unsigned char)n[9]);
+}
+
+static void
+conn_cadir_init(void)
+{
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+	struct dirent *de;
+	DIR *d;
+
+	if (getenv(X509_get_default_cert_file_env()) != NULL)
+		return;
+	if (dir == NULL)
+		dir = X509_get_default_cert_dir();
+	if (strchr(dir, ':') != NULL || (d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (conn_hash_name(de->d_name)) {
+			conn_cadir = xstrdup(dir);
+			break;
+		}
+	(void)closedir(d);
+}
+
+static int
+conn_default_cas(SSL_CTX *ctx)
+{
+	if (pthread_once(&conn_cadir_once, conn_cadir_init) != 0)
+		fatalx("conn: CA directory once");
+	if (conn_cadir != NULL)
+		return SSL_CTX_load_verify_dir(ctx, conn_cadir);
+	return SSL_CTX_set_default_verify_paths(ctx);
+}
+
 static SSL_CTX *
 conn_ctx_new(bool verify, const char *ca_file, struct err *e)
 {
@@ -663,7 +720,7 @@ conn_ctx_new(bool verify, const char *ca_file, struct err *e)
 	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, conn_sess_new_cb);
 	if (verify) {
-		if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+		if (conn_default_cas(ctx) != 1)
 			goto ssl_fail;
 		if (ca_file != NULL &&
 		    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {

@@ -3,7 +3,9 @@ keep/delete/keep-days/max-per-pass, authentication and TLS failures,
 password handling, the account commands."""
 import json
 import os
+import shutil
 import stat
+import subprocess
 import threading
 import time
 
@@ -183,6 +185,30 @@ def test_tls_self_signed_refused_by_default(ctx):
     time.sleep(0.2)
     assert "user=<%s>" % a.user not in a.dv.log(), \
         "Dovecot saw a login attempt for %s" % a.user
+
+
+def test_tls_system_ca_directory_by_hash(ctx):
+    """The system's CAs are looked up by subject hash in the default
+    directory (SSL_CERT_DIR here): the test CA linked there under its hash
+    is trusted without --ca-file; the same directory without the link is
+    not."""
+    a = Account(ctx, prefix="cad")
+    msgs = corpus.subset(2, max_size=SMALL)
+    a.deliver(msgs)
+    a.add(security="tls", ca_file=None)
+    cadir = os.path.join(ctx.tmp, "cadir")
+    os.makedirs(cadir)
+    os.chmod(ctx.tmp, 0o755)
+    shutil.copy(a.dv.ca_file, os.path.join(cadir, "test-ca.pem"))
+    r = a.fetch(env={"SSL_CERT_DIR": cadir})
+    assert_failed(r, a.id, "tls", words=["certificate"])
+    h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in",
+                        a.dv.ca_file], capture_output=True, text=True,
+                       check=True).stdout.strip()
+    os.symlink("test-ca.pem", os.path.join(cadir, h + ".0"))
+    r = a.fetch(env={"SSL_CERT_DIR": cadir})
+    assert_ok(r, "CA found by hash in SSL_CERT_DIR")
+    check_delivered(a.delivered(), [corpus.expected(m) for m in msgs])
 
 
 def test_stls_self_signed_refused_by_default(ctx):
