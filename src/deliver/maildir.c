@@ -81,9 +81,10 @@ struct maildir_pending {
 
 /*
  * Descriptors held for O_TMPFILE files, process-wide: at most half the
- * descriptor limit (raised to its hard maximum once), so the passes'
- * sockets and stores always find one. -1: not decided yet; 0: O_TMPFILE
- * not used (no /proc/self/fd to link through, or a limit too low).
+ * soft descriptor limit, so the passes' sockets and stores always find
+ * one (the limit is not raised: descriptors past 1024 would break
+ * select() in libraries). -1: not decided yet; 0: O_TMPFILE not used (no
+ * /proc/self/fd to link through, or a limit too low).
  */
 static atomic_long maildir_hold_budget = -1;
 static atomic_long maildir_held;
@@ -163,12 +164,6 @@ maildir_hold_init(void)
 
 	if (access("/proc/self/fd", X_OK) == 0 &&
 	    getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
-			rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max :
-			    65536;
-			(void)setrlimit(RLIMIT_NOFILE, &rl);
-			(void)getrlimit(RLIMIT_NOFILE, &rl);
-		}
 		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= 256)
 			b = (long)(rl.rlim_cur / 2);
 		else if (rl.rlim_cur == RLIM_INFINITY)
