@@ -47,8 +47,9 @@
  * instead of one fsync per file: every fsync ends in a device cache flush
  * (on ext4 even when the journal commit it waits for is already done), so
  * 64 files cost 64 flushes; syncfs writes the file system's dirty data and
- * metadata and flushes once. It is used only where it reports writeback
- * errors (Linux 5.8 and later) and while the machine has little dirty data
+ * metadata and flushes once. It is used for batches of 8 files or more,
+ * only where it reports writeback errors (Linux 5.8 and later) and while
+ * the machine has little dirty data
  * (a syncfs also writes what other programs left dirty on that file
  * system, which could be gigabytes); otherwise each file is fsync'd.
  *
@@ -94,6 +95,9 @@ static atomic_long maildir_held;
 static atomic_int maildir_syncfs_ok = -1;
 
 #define MAILDIR_SYNCFS_DIRTY_MAX	(64 * 1024)	/* kB dirty + writeback */
+/* Fewer files than this save few flushes; their fsyncs share journal
+ * commits with the other passes' instead of writing all their data. */
+#define MAILDIR_SYNCFS_MIN	8
 
 void
 maildir_sync_mode(enum maildir_sync_mode m)
@@ -139,7 +143,7 @@ maildir_dirty_kb(void)
 }
 
 static bool
-maildir_use_syncfs(void)
+maildir_use_syncfs(size_t nfiles)
 {
 	int ok = atomic_load(&maildir_syncfs_ok);
 	long dirty;
@@ -152,6 +156,8 @@ maildir_use_syncfs(void)
 		return false;
 	if (ok == 2)
 		return true;
+	if (nfiles < MAILDIR_SYNCFS_MIN)
+		return false;
 	dirty = maildir_dirty_kb();
 	return dirty >= 0 && dirty <= MAILDIR_SYNCFS_DIRTY_MAX;
 }
@@ -822,7 +828,8 @@ maildir_sync(struct target *t, struct err *err)
 	/* 1. Every file of the batch to disk: syncfs, or one fsync each
 	 * (the first commits the journal with the others' data, ext4
 	 * data=ordered, and the rest cost a cache flush each). */
-	fs = md->npend > 1 && md->nheld == md->npend && maildir_use_syncfs();
+	fs = md->npend > 1 && md->nheld == md->npend &&
+	    maildir_use_syncfs(md->npend);
 	if (fs)
 		r = maildir_syncfs_pending(md, err);
 	for (i = 0; !fs && i < md->npend && r == 0; i++)
