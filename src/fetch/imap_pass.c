@@ -16,8 +16,9 @@
  * SEARCH ALL go out behind the login, and in a pass that stores nothing
  * (keep mode without \Seen) LOGOUT behind the last UID FETCH: a pass is
  * three round trips (greeting, login with the listing, fetch with the
- * logout), which is what counts against a distant server. A login OK without [CAPABILITY] has CAPABILITY asked
- * after the pipelined replies, before anything depends on it.
+ * logout), which is what counts against a distant server. A login OK
+ * without [CAPABILITY] has CAPABILITY asked after the pipelined replies,
+ * before anything depends on it.
  *
  * UIDVALIDITY change (the server renumbered the folder): UIDs recorded
  * under the old value mean nothing any more, so nothing is deleted by them.
