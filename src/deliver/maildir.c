@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -111,10 +112,17 @@ static bool
 maildir_syncfs_reports_errors(void)
 {
 	struct utsname u;
-	unsigned maj = 0, min = 0;
+	unsigned long maj, min;
+	char *end;
 
-	if (uname(&u) == -1 || strcmp(u.sysname, "Linux") != 0 ||
-	    sscanf(u.release, "%u.%u", &maj, &min) != 2)
+	if (uname(&u) == -1 || strcmp(u.sysname, "Linux") != 0)
+		return false;
+	errno = 0;
+	maj = strtoul(u.release, &end, 10);
+	if (errno != 0 || end == u.release || *end != '.')
+		return false;
+	min = strtoul(end + 1, &end, 10);
+	if (errno != 0)
 		return false;
 	return maj > 5 || (maj == 5 && min >= 8);
 }
@@ -124,18 +132,27 @@ maildir_syncfs_reports_errors(void)
 static long
 maildir_dirty_kb(void)
 {
-	char line[128];
+	static const char *const keys[] = { "Dirty:", "Writeback:" };
+	char line[128], *end;
 	long total = 0, v;
 	int seen = 0;
+	size_t i, n;
 	FILE *f;
 
 	if ((f = fopen("/proc/meminfo", "re")) == NULL)
 		return -1;
 	while (seen < 2 && fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "Dirty: %ld kB", &v) == 1 ||
-		    sscanf(line, "Writeback: %ld kB", &v) == 1) {
-			total += v;
-			seen++;
+		for (i = 0; i < MP_ARRAY_LEN(keys); i++) {
+			n = strlen(keys[i]);
+			if (strncmp(line, keys[i], n) != 0)
+				continue;
+			errno = 0;
+			v = strtol(line + n, &end, 10);
+			if (errno == 0 && end != line + n && v >= 0 &&
+			    v < LONG_MAX / 4) {
+				total += v;
+				seen++;
+			}
 		}
 	}
 	(void)fclose(f);
