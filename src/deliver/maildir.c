@@ -683,13 +683,8 @@ maildir_deliver(struct target *t, struct spool *sp, const char *rcpt,
 		    strerror(errno));
 		goto out;
 	}
-	if (held) {
-		/* kept open: maildir_sync() syncs it and links it */
-	} else if (fstat(fd, &st) == -1) {
-		err_set(err, ERR_LOCAL, "maildir: fstat %s: %s", tmp,
-		    strerror(errno));
-		goto out;
-	} else if (close(fd) == -1) {
+	/* A held file stays open: maildir_sync() syncs it and links it. */
+	if (!held && close(fd) == -1) {
 		fd = -1;
 		err_set(err, ERR_LOCAL, "maildir: close %s: %s", tmp,
 		    strerror(errno));
