@@ -344,16 +344,34 @@ def test_fake_auth_failure_reports_server_text(ctx):
     assert read_maildir(md) == []
 
 
+def _pipelined(srv):
+    """(verb, sent without waiting for the previous reply) of session 0."""
+    s0 = srv.sessions[0]
+    return list(zip(s0.verbs(), s0.buffered))
+
+
+def _another_account(ctx, mp, name, msgs, **srv_kw):
+    """A second fake server and keep-mode account NAME@example.org on it
+    (beside _setup's), delivering to tmp/mail/NAME/Maildir."""
+    srv = ctx.fakepop3([Msg("u-%d" % i, m) for i, m in enumerate(msgs)],
+                       user="fakeuser", password=SECRET, **srv_kw)
+    acct = "%s@example.org" % name
+    mp.add_account(acct, port=srv.port, security="none", user="fakeuser",
+                   password=SECRET,
+                   target="maildir:%s/mail/%s/Maildir" % (ctx.tmp, name),
+                   extra=["--timeout", "5", "--keep"])
+    return srv, acct, os.path.join(ctx.tmp, "mail", name, "Maildir")
+
+
 def test_fake_pipelined_listing_and_quit(ctx):
-    """With PIPELINING offered, STAT/UIDL/LIST go out behind AUTH and, in
-    keep mode, QUIT behind the last RETR: two round trips less per pass.
-    Without it, every command waits for the previous reply."""
+    """With PIPELINING offered, STAT/UIDL/LIST go out behind AUTH (or
+    behind USER and PASS) and, in keep mode, QUIT behind the last RETR:
+    two round trips less per pass. Without it, every command waits for
+    the previous reply."""
     msgs = _msgs(3)
     srv, mp, md = _setup(ctx, msgs, extra=["--keep"])
-    r = mp.fetch(ACCT)
-    assert_ok(r, "pipelined pass")
-    s0 = srv.sessions[0]
-    got = list(zip(s0.verbs(), s0.buffered))
+    assert_ok(mp.fetch(ACCT), "pipelined pass")
+    got = _pipelined(srv)
     assert [v for v, _ in got] == [b"CAPA", b"AUTH", b"STAT", b"UIDL",
                                    b"LIST", b"RETR", b"RETR", b"RETR",
                                    b"QUIT"], got
@@ -364,20 +382,21 @@ def test_fake_pipelined_listing_and_quit(ctx):
     check_delivered(read_maildir(md), [corpus.expected(m) for m in msgs])
     assert len(srv.uidls()) == 3, "keep mode deleted something"
 
+    # USER/PASS (no SASL) with PIPELINING: PASS and the listing at once
+    srv2, acct2, md2 = _another_account(ctx, mp, "userpass", msgs, sasl=())
+    assert_ok(mp.fetch(acct2), "USER/PASS pipelined pass")
+    got2 = _pipelined(srv2)
+    assert [v for v, _ in got2][:6] == [b"CAPA", b"USER", b"PASS", b"STAT",
+                                        b"UIDL", b"LIST"], got2
+    assert [b for _, b in got2][2:6] == [True] * 4, \
+        "PASS and the listing not pipelined behind USER: %r" % got2
+    check_delivered(read_maildir(md2), [corpus.expected(m) for m in msgs])
+
     # without PIPELINING: one command at a time, USER/PASS in turn
-    srv3 = ctx.fakepop3([Msg("u-%d" % i, m) for i, m in enumerate(msgs)],
-                        user="fakeuser", password=SECRET, pipelining=False,
-                        sasl=())
-    acct3 = "nopipe@example.org"
-    md3 = os.path.join(ctx.tmp, "mail", "nopipe", "Maildir")
-    mp.add_account(acct3, port=srv3.port, security="none", user="fakeuser",
-                   password=SECRET,
-                   target="maildir:%s/mail/nopipe/Maildir" % ctx.tmp,
-                   extra=["--timeout", "5", "--keep"])
-    r = mp.fetch(acct3)
-    assert_ok(r, "unpipelined pass")
-    s3 = srv3.sessions[0]
-    got3 = list(zip(s3.verbs(), s3.buffered))
+    srv3, acct3, md3 = _another_account(ctx, mp, "nopipe", msgs,
+                                        pipelining=False, sasl=())
+    assert_ok(mp.fetch(acct3), "unpipelined pass")
+    got3 = _pipelined(srv3)
     assert [v for v, _ in got3] == [b"CAPA", b"USER", b"PASS", b"STAT",
                                     b"UIDL", b"LIST", b"RETR", b"RETR",
                                     b"RETR", b"QUIT"], got3

@@ -353,16 +353,16 @@ def maildir_pending(path, pids):
     "PATH/tmp/#INODE (deleted)")."""
     n = len(maildir_tmp_files(path))
     tmpdir = os.path.realpath(os.path.join(path, "tmp")) + "/"
-    todo, seen = list(pids), set()
-    while todo:   # the processes and their descendants
-        pid = todo.pop()
+    queue, seen = list(pids), set()
+    while queue:   # the processes and their descendants
+        pid = queue.pop()
         if pid in seen:
             continue
         seen.add(pid)
         try:
             for tid in os.listdir("/proc/%d/task" % pid):
                 with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                    todo += [int(c) for c in f.read().split()]
+                    queue += [int(c) for c in f.read().split()]
         except OSError:
             pass
     for pid in seen:
